@@ -1,0 +1,175 @@
+"""Frozen, validated configuration: budgets, one cell of the grid, and a whole run (the grid of cells)."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+
+PIPELINES = ("tutorial", "resident")
+BUDGET_UNITS = {"ep": "epochs", "epoch": "epochs", "epochs": "epochs", "step": "steps", "steps": "steps",
+                "sample": "samples", "samples": "samples", "s": "seconds", "sec": "seconds", "seconds": "seconds"}
+_SUFFIX = {"epochs": "ep", "steps": "steps", "samples": "samples", "seconds": "s"}
+TUTORIAL_LR = 0.001  # the tutorial's SGD learning rate at its batch size of 4
+TUTORIAL_BATCH = 4
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Fixed work (epochs, steps, samples) or fixed training wall-clock (seconds); every device gets the same."""
+
+    amount: float  # in `unit`
+    unit: str  # epochs | steps | samples | seconds
+
+    def __post_init__(self):
+        if self.unit not in _SUFFIX:
+            raise ValueError(f"budget unit must be one of {', '.join(_SUFFIX)}, got {self.unit!r}")
+        if not (math.isfinite(self.amount) and self.amount > 0):
+            raise ValueError(f"budget must be a positive amount, got {self.amount!r}")
+        if self.unit in ("steps", "samples") and self.amount != int(self.amount):
+            raise ValueError(f"a budget in {self.unit} must be a whole number, got {self.amount!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> "Budget":
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]+)\s*", text.lower())
+        if not m or m.group(2) not in BUDGET_UNITS:
+            raise ValueError(
+                f"cannot read budget {text!r}: write fixed work as 2ep, 5000steps or 200000samples, "
+                f"or fixed time as 60s"
+            )
+        return cls(float(m.group(1)), BUDGET_UNITS[m.group(2)])
+
+    @property
+    def is_time(self) -> bool:
+        return self.unit == "seconds"
+
+    def total_steps(self, train_size: int, batch_size: int) -> int | None:
+        """Steps this budget allows (None for a time budget). An epoch is train_size // batch_size steps."""
+        if self.is_time:
+            return None
+        if self.unit == "steps":
+            return int(self.amount)
+        if self.unit == "samples":
+            return max(1, math.ceil(self.amount / batch_size))
+        return max(1, round(self.amount * steps_per_epoch(train_size, batch_size)))
+
+    def __str__(self) -> str:
+        amount = int(self.amount) if self.amount == int(self.amount) else self.amount
+        return f"{amount}{_SUFFIX[self.unit]}"
+
+
+def steps_per_epoch(train_size: int, batch_size: int) -> int:
+    """Full batches only (drop_last), so every step has the same shape on every device."""
+    return max(1, train_size // batch_size)
+
+
+def default_lr(batch_size: int) -> float:
+    """The tutorial's 0.001 at batch 4, scaled linearly with batch size (Goyal et al. 2017), capped at 0.05."""
+    return min(0.05, TUTORIAL_LR * batch_size / TUTORIAL_BATCH)
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    """One cell of the grid: a device trains one model configuration under one budget."""
+
+    dataset: str  # dataset name as resolved (cifar10 | fashion-mnist | synthetic)
+    device: str  # canonical torch device string, e.g. cpu, cuda:0
+    pipeline: str  # tutorial | resident
+    batch_size: int  # images per step
+    width: float  # width multiplier; 1 = the tutorial net
+    threads: int  # torch intra-op CPU threads
+    budget: Budget
+    lr: float  # SGD learning rate
+    momentum: float = 0.9  # SGD momentum
+    seed: int = 0  # seeds weights, shuffling and synthetic data
+    eval_points: int = 8  # accuracy checkpoints across the budget; 0 = no evaluation
+    warmup_steps: int = 20  # steps before the clock, undone afterwards
+    workers: int = 2  # DataLoader worker processes (tutorial pipeline)
+
+    def __post_init__(self):
+        if self.pipeline not in PIPELINES:
+            raise ValueError(f"pipeline must be one of {', '.join(PIPELINES)}, got {self.pipeline!r}")
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("threads", self.threads)
+        if not (isinstance(self.width, (int, float)) and math.isfinite(self.width) and self.width > 0):
+            raise ValueError(f"width must be a positive number, got {self.width!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        for name in ("eval_points", "warmup_steps", "workers", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["budget"] = str(self.budget)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CellConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known["budget"] = Budget.parse(known["budget"])
+        return cls(**known)
+
+    @property
+    def key(self) -> str:
+        """A stable id of what this cell measures; equal configs give equal keys (used to resume)."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    @property
+    def label(self) -> str:
+        w = int(self.width) if self.width == int(self.width) else self.width
+        return f"{self.device} {self.pipeline} bs{self.batch_size} w{w} t{self.threads}"
+
+
+def _positive_int(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+
+
+# `bench run` with no --pipeline and no --batch-size: the tutorial, and one larger-batch resident configuration.
+DEFAULT_CONFIGS = (("tutorial", 4), ("resident", 256))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A grid: every combination of the listed devices, pipelines, batch sizes, widths and thread counts."""
+
+    dataset: str
+    devices: tuple[str, ...]
+    configs: tuple[tuple[str, int], ...]  # (pipeline, batch size) pairs
+    widths: tuple[float, ...]
+    threads: tuple[int, ...]  # torch CPU threads; varied on CPU cells only, see cells()
+    budget: Budget
+    lr: float | None = None  # None: default_lr(batch_size)
+    momentum: float = 0.9
+    seed: int = 0
+    eval_points: int = 8
+    warmup_steps: int = 20
+    workers: int = 2
+
+    def __post_init__(self):
+        for name in ("devices", "configs", "widths", "threads"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} is empty: give at least one value")
+
+    def cells(self) -> list[CellConfig]:
+        """The grid, devices outermost. Thread counts vary only on the CPU: a GPU cell runs once, with the
+        largest thread count listed, rather than repeating identical GPU work per CPU setting."""
+        out = []
+        for device, (pipeline, batch), width in itertools.product(self.devices, self.configs, self.widths):
+            thread_list = self.threads if device == "cpu" else (max(self.threads),)
+            for threads in thread_list:
+                out.append(CellConfig(
+                    dataset=self.dataset, device=device, pipeline=pipeline, batch_size=batch, width=width,
+                    threads=threads, budget=self.budget, lr=self.lr if self.lr is not None else default_lr(batch),
+                    momentum=self.momentum, seed=self.seed, eval_points=self.eval_points,
+                    warmup_steps=self.warmup_steps, workers=self.workers,
+                ))
+        return out

@@ -1,0 +1,79 @@
+"""The environment a record was measured in: host, CPU, threads, library versions, GPU, driver, git commit."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from bench import devices
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=10)
+        if out.returncode == 0:
+            return out.stdout.strip()
+    return None
+
+
+def git_commit() -> dict:
+    """The project's commit and whether the tree had uncommitted changes; nulls outside a git checkout."""
+    commit = _run(["git", "rev-parse", "HEAD"], PROJECT_ROOT)
+    dirty = None
+    if commit:
+        status = _run(["git", "status", "--porcelain", "--untracked-files=no"], PROJECT_ROOT)
+        dirty = bool(status) if status is not None else None
+    return {"commit": commit, "dirty": dirty}
+
+
+def _gpus() -> list[dict]:
+    gpus = []
+    driver = None
+    if torch.cuda.is_available():
+        driver = _run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
+        driver = driver.splitlines()[0] if driver else None
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            gpus.append({"device": f"cuda:{i}", "name": p.name, "memory_bytes": int(p.total_memory),
+                         "capability": f"{p.major}.{p.minor}", "multiprocessors": p.multi_processor_count,
+                         "driver": driver})
+    if "mps" in devices.available():
+        gpus.append({"device": "mps", "name": devices.name("mps")})
+    return gpus
+
+
+@lru_cache(maxsize=1)
+def environment() -> dict:
+    """Collected once per process: it runs nvidia-smi and git."""
+    import torchvision
+
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    physical = None
+    with contextlib.suppress(ImportError):
+        import psutil
+
+        physical = psutil.cpu_count(logical=False)
+    return {
+        "host": platform.node(),
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpu_model": devices.cpu_model(),
+        "cpu_logical_cores": os.cpu_count(),
+        "cpu_physical_cores": physical,
+        "cpu_threads_available": devices.default_threads(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn,
+        "gpus": _gpus(),
+        "git": git_commit(),
+    }

@@ -1,0 +1,106 @@
+"""Terminal tables of device timings per configuration, with intervals, built from the results DataFrame."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from tabulate import tabulate
+
+from bench import stats
+
+CONFIG_COLUMNS = ["dataset", "pipeline", "batch_size", "width", "budget"]
+
+
+def _fmt_rate(v: float) -> str:
+    if v is None or not math.isfinite(v):
+        return "-"
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
+def rate_with_ci(steps: list[float], batch: int) -> str:
+    lo, hi = stats.bootstrap_median_ci(steps)
+    return f"{_fmt_rate(batch / stats.median(steps))} [{_fmt_rate(batch / hi)}-{_fmt_rate(batch / lo)}]"
+
+
+def speedup_with_ci(base_steps: list[float], steps: list[float]) -> tuple[float, str]:
+    value = stats.median(base_steps) / stats.median(steps)
+    lo, hi = stats.bootstrap_ratio_ci(base_steps, steps)
+    return value, f"{value:.2f}x [{lo:.2f}-{hi:.2f}]"
+
+
+def time_to_accuracy(curve: list[dict], target: float) -> float | None:
+    """Training seconds at the first checkpoint that reached target, or None."""
+    for point in curve or []:
+        if point["accuracy"] is not None and point["accuracy"] >= target - 1e-12:
+            return point["seconds"]
+    return None
+
+
+def common_accuracy(group: pd.DataFrame) -> float | None:
+    """The highest accuracy that every device with an accuracy curve reached."""
+    best = [max(p["accuracy"] for p in c) for c in group["accuracy_curve"] if c]
+    return min(best) if best else None
+
+
+def baseline_row(group: pd.DataFrame, baseline: str = "cpu") -> pd.Series | None:
+    """The baseline device's ok row with the most threads (the CPU as a user would run it)."""
+    rows = group[(group["device_kind"] == baseline) | (group["device"] == baseline)]
+    rows = rows[rows["status"] == "ok"]
+    rows = rows[rows["step_seconds"].map(bool)]
+    if rows.empty:
+        return None
+    return rows.sort_values("threads").iloc[-1]
+
+
+def device_label(r: pd.Series, show_threads: bool) -> str:
+    label = r["device"]
+    if r["device_kind"] == "cpu" and show_threads:
+        label += f" ({r['threads']} thr)"
+    return label
+
+
+def summary(df: pd.DataFrame, baseline: str = "cpu") -> str:
+    """One table per configuration: device, images/s [95% CI], median step, speedup [95% CI],
+    final accuracy, and seconds to the highest accuracy every device reached."""
+    if df.empty:
+        return "no results"
+    parts = []
+    for key, group in df.groupby(CONFIG_COLUMNS, sort=False, dropna=False):
+        dataset, pipeline, batch, width, budget = key
+        base = baseline_row(group, baseline)
+        target = common_accuracy(group[group["status"] == "ok"])
+        show_threads = group[group["device_kind"] == "cpu"]["threads"].nunique() > 1
+        rows = []
+        for _, r in group.iterrows():
+            steps = r["step_seconds"]
+            if r["status"] != "ok" or not steps:
+                rows.append([device_label(r, show_threads), r["status"], "", "", "", "", r["message"]])
+                continue
+            speed = "-"
+            if base is not None and r.name != base.name:
+                speed = speedup_with_ci(base["step_seconds"], steps)[1]
+            elif base is not None:
+                speed = "1.00x (baseline)"
+            tta = time_to_accuracy(r["accuracy_curve"], target) if target is not None else None
+            acc = f"{r['accuracy']:.1%}" if r["accuracy"] is not None and not pd.isna(r["accuracy"]) else "-"
+            rows.append([device_label(r, show_threads), rate_with_ci(steps, batch), f"{r['step_ms']:.3f}",
+                         speed, acc, f"{tta:.1f}" if tta is not None else "-", r["device_name"]])
+        title = f"{dataset} | {pipeline} | batch {batch} | width {width:g} | budget {budget}"
+        tta_head = f"s to {target:.1%}" if target is not None else "s to acc"
+        table = tabulate(rows, headers=["device", "images/s [95% CI]", "step ms", f"speedup vs {baseline}",
+                                        "accuracy", tta_head, "name"], disable_numparse=True)
+        parts.append(title + "\n" + table)
+    return "\n\n".join(parts)
+
+
+def noisy_cells(df: pd.DataFrame) -> list[str]:
+    """A line per cell whose step times spread more than 10% (IQR/median): the machine was busy."""
+    out = []
+    for _, r in df.iterrows():
+        steps = r["step_seconds"]
+        if r["status"] == "ok" and steps and stats.is_noisy(steps):
+            out.append(f"noisy: {r['device']} {r['pipeline']} bs{r['batch_size']} w{r['width']:g}: "
+                       f"IQR/median of step time is {stats.relative_iqr(steps):.0%} (> 10%); "
+                       f"close other programs and rerun for tighter numbers")
+    return out

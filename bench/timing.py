@@ -1,0 +1,94 @@
+"""Deciding when the clock is read: blocks of steps, accuracy checkpoints, budget enforcement, step sampling."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from bench.config import Budget
+
+MAX_BLOCK_STEPS = 256  # steps between host clock reads at most (also bounds the events kept per block)
+TARGET_BLOCK_SECONDS = 0.5  # and about this much training time, so progress and time budgets stay responsive
+FIRST_BLOCK_STEPS = 8  # before any step time is known
+
+
+class Schedule:
+    """Splits a budget into blocks that end exactly at accuracy checkpoints (work budgets) or soon after them
+    (time budgets, where the clock is read only at block boundaries)."""
+
+    def __init__(self, budget: Budget, total_steps: int | None, eval_points: int,
+                 max_block_steps: int = MAX_BLOCK_STEPS, target_block_seconds: float = TARGET_BLOCK_SECONDS):
+        self.budget = budget
+        self.total_steps = total_steps
+        self.max_block_steps = max_block_steps
+        self.target_block_seconds = target_block_seconds
+        points = max(eval_points, 1)
+        if budget.is_time:
+            self.limit = budget.amount
+        else:
+            self.limit = float(total_steps)
+        # progress marks in budget units (steps or seconds); evaluation happens at each one crossed
+        marks = sorted({self.limit * k / points for k in range(1, points + 1)})
+        if not budget.is_time:
+            marks = sorted({max(1, round(m)) for m in marks})
+        self.marks = marks
+        self.evaluate = eval_points > 0
+        self._next = 0
+
+    def done(self, steps: int, seconds: float) -> bool:
+        return self._position(steps, seconds) >= self.limit
+
+    def _position(self, steps: int, seconds: float) -> float:
+        return seconds if self.budget.is_time else steps
+
+    def next_block(self, steps: int, seconds: float, step_seconds: float | None) -> int:
+        """How many steps to run before the next clock read; 0 once the budget is spent."""
+        if self.done(steps, seconds):
+            return 0
+        cap = self.max_block_steps
+        if step_seconds and step_seconds > 0:
+            cap = max(1, min(cap, int(self.target_block_seconds / step_seconds)))
+        elif not self.budget.is_time:
+            cap = min(cap, FIRST_BLOCK_STEPS)
+        target = self.marks[self._next] if self._next < len(self.marks) else self.limit
+        if self.budget.is_time:
+            if not step_seconds or step_seconds <= 0:
+                return FIRST_BLOCK_STEPS
+            return max(1, min(cap, math.ceil((target - seconds) / step_seconds)))
+        return max(1, min(cap, int(target) - steps))
+
+    def checkpoint_due(self, steps: int, seconds: float) -> bool:
+        """True once per mark crossed (several marks crossed by one block give one checkpoint)."""
+        pos = self._position(steps, seconds)
+        crossed = False
+        while self._next < len(self.marks) and pos >= self.marks[self._next] - 1e-12:
+            self._next += 1
+            crossed = True
+        return crossed and self.evaluate
+
+    def progress(self, steps: int, seconds: float) -> float:
+        return min(self._position(steps, seconds), self.limit)
+
+
+class StepSample:
+    """Per-step seconds: all of them up to `capacity`, then a uniform reservoir sample (seeded, so repeatable)."""
+
+    def __init__(self, capacity: int = 4096, seed: int = 0):
+        self.capacity = capacity
+        self.count = 0
+        self.values: list[float] = []
+        self._rng = random.Random(seed)
+
+    def extend(self, seconds: list[float]) -> None:
+        for s in seconds:
+            self.count += 1
+            if len(self.values) < self.capacity:
+                self.values.append(s)
+            else:
+                j = self._rng.randrange(self.count)
+                if j < self.capacity:
+                    self.values[j] = s
+
+    @property
+    def sampled(self) -> bool:
+        return self.count > len(self.values)

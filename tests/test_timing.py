@@ -1,0 +1,97 @@
+"""Timing logic, driven by a fake clock: blocks, checkpoints, budget enforcement and step sampling."""
+
+import pytest
+
+from bench.config import Budget
+from bench.devices import StepClock
+from bench.timing import Schedule, StepSample
+
+
+class FakeClock:
+    """Advances by `tick` seconds every time it is read."""
+
+    def __init__(self, tick=0.01):
+        self.t = 100.0
+        self.tick = tick
+
+    def __call__(self):
+        self.t += self.tick
+        return self.t
+
+
+def drive(schedule, step_seconds):
+    """Run a schedule as train() does, with every step taking step_seconds; returns blocks and checkpoints."""
+    steps, seconds, est, blocks, checkpoints = 0, 0.0, None, [], []
+    while (n := schedule.next_block(steps, seconds, est)) > 0:
+        steps += n
+        seconds += n * step_seconds
+        est = step_seconds
+        blocks.append(n)
+        if schedule.checkpoint_due(steps, seconds):
+            checkpoints.append((steps, round(seconds, 6)))
+    return steps, seconds, blocks, checkpoints
+
+
+def test_work_budget_runs_exactly_its_steps_and_ends_blocks_at_checkpoints():
+    s = Schedule(Budget.parse("1000steps"), 1000, eval_points=8, max_block_steps=64)
+    steps, _, blocks, checkpoints = drive(s, 0.001)
+    assert steps == 1000
+    assert [c[0] for c in checkpoints] == [125, 250, 375, 500, 625, 750, 875, 1000]
+    assert max(blocks) <= 64
+
+
+def test_blocks_last_about_the_target_seconds():
+    s = Schedule(Budget.parse("10000steps"), 10000, eval_points=1, max_block_steps=256, target_block_seconds=0.5)
+    _, _, blocks, _ = drive(s, 0.01)  # 10 ms steps: 50 per half second
+    assert blocks[0] == 8 and set(blocks[1:-1]) == {50}
+
+
+def test_time_budget_stops_within_one_step_of_the_limit():
+    s = Schedule(Budget.parse("2s"), None, eval_points=8)
+    steps, seconds, _, checkpoints = drive(s, 0.003)
+    assert 2.0 - 1e-6 <= seconds <= 2.0 + 0.003 + 1e-6
+    assert len(checkpoints) == 8
+    # each checkpoint comes at the first block boundary after its mark, within one step
+    for k, (_, sec) in enumerate(checkpoints, 1):
+        assert 2.0 * k / 8 - 1e-6 <= sec <= 2.0 * k / 8 + 0.003 + 1e-6
+
+
+def test_no_evaluation_means_no_checkpoints_but_the_same_work():
+    s = Schedule(Budget.parse("300steps"), 300, eval_points=0)
+    steps, _, _, checkpoints = drive(s, 0.001)
+    assert steps == 300 and checkpoints == []
+
+
+def test_a_budget_shorter_than_the_checkpoints_still_evaluates_at_its_end():
+    s = Schedule(Budget.parse("3steps"), 3, eval_points=8)
+    steps, _, _, checkpoints = drive(s, 0.001)
+    assert steps == 3 and checkpoints[-1][0] == 3 and len(checkpoints) == 3
+
+
+def test_step_clock_measures_each_step_and_the_block_on_the_host_clock():
+    clock = FakeClock(tick=0.25)
+    timer = StepClock("cpu", clock)
+    timer.start_block()  # reads 100.25
+    for _ in range(3):
+        timer.mark()  # 100.5, 100.75, 101.0
+    steps, block = timer.finish_block()  # 101.25
+    assert steps == [0.25, 0.25, 0.25]
+    assert block == pytest.approx(1.0)
+
+
+def test_step_sample_keeps_everything_until_capacity_then_a_uniform_sample():
+    s = StepSample(capacity=100, seed=1)
+    s.extend([1.0] * 50)
+    assert s.values == [1.0] * 50 and not s.sampled
+    s.extend([2.0] * 950)
+    assert s.count == 1000 and len(s.values) == 100 and s.sampled
+    # 95% of all steps are 2.0: a uniform sample holds mostly 2.0 but (almost surely) some 1.0
+    assert 80 <= s.values.count(2.0) < 100
+
+
+def test_step_sample_is_repeatable():
+    a, b = StepSample(10, seed=3), StepSample(10, seed=3)
+    data = [float(i) for i in range(1000)]
+    a.extend(data)
+    b.extend(data)
+    assert a.values == b.values
