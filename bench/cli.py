@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "configuration, batch 4, plus a resident configuration at batch 256)")
     r.add_argument("--width", default="1", help="width multiplier(s) of the tutorial net (default 1)")
     r.add_argument("--threads", default=None, help="CPU threads, or a comma list (default: all cores)")
-    r.add_argument("--budget", default=None, help="per cell: 2ep, 5000steps, 200000samples or 60s (default 1ep)")
+    r.add_argument("--budget", default=None, help="per cell: 2ep, 5000steps, 200000samples or 60s (default 2ep, as the tutorial)")
     r.add_argument("--lr", default=None, help="SGD learning rate (default 0.001 x batch/4, at most 0.05)")
     r.add_argument("--momentum", default="0.9", help="SGD momentum (default 0.9)")
     r.add_argument("--seed", default="0", help="seeds weights, shuffling and synthetic data (default 0)")
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-DEFAULT_BUDGET = "1ep"
+DEFAULT_BUDGET = "2ep"  # the tutorial trains for 2 epochs
 
 
 def run_config(args):
@@ -118,12 +118,14 @@ def run_config(args):
     eval_points = 0 if args.eval.strip().lower() == "none" else _count(args.eval, "--eval", 1)
     try:
         budget = Budget.parse(args.budget or DEFAULT_BUDGET)
-        return RunConfig(
+        config = RunConfig(
             dataset=args.dataset, devices=tuple(dev), configs=configs, widths=tuple(widths), threads=tuple(threads),
             budget=budget, lr=_positive_float(args.lr, "--lr") if args.lr is not None else None,
             momentum=float(args.momentum), seed=_count(args.seed, "--seed"), eval_points=eval_points,
             warmup_steps=_count(args.warmup, "--warmup"), workers=_count(args.workers, "--workers"),
         )
+        config.cells()  # every cell validates itself before anything is trained or written
+        return config
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -131,11 +133,12 @@ def run_config(args):
 def cmd_run(args) -> int:
     from bench import data as datasets
     from bench import devices, runner, table
-    from bench.results import RecordWriter, default_out_dir, to_frame
+    from bench.results import RecordWriter, check_writable, default_out_dir, to_frame
     from bench.progress import Bars
 
     config = run_config(args)
-    cells = config.cells()  # validates every cell before anything is trained or written
+    out = Path(args.out) if args.out else default_out_dir()
+    check_writable(out)
     missing = [d for d in config.devices if not devices.is_present(d)]
     if missing:
         print(f"bench: {', '.join(missing)} not present on this machine (present: "
@@ -143,8 +146,9 @@ def cmd_run(args) -> int:
     data = datasets.load(config.dataset, args.data_dir, config.seed)
     print(f"dataset: {data.name} ({data.reason})", file=sys.stderr)
     config = _with_dataset(config, data.name)
-    writer = RecordWriter(args.out or default_out_dir())
+    writer = RecordWriter(out)
     hooks = Bars(enabled=not args.quiet)
+    cells = config.cells()
     print(f"{len(cells)} cells, budget {config.budget} each; results in {writer.path}", file=sys.stderr)
     records = runner.run(config, data, writer, hooks)
     df = to_frame(records)

@@ -23,17 +23,17 @@ class Bars:
         if not self.enabled:
             return
         self.unit = "s" if cell.budget.is_time else "step"
+        interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.bar = tqdm(total=None, desc=f"[{index + 1}/{count}] {cell.label}", unit=self.unit,
-                        file=self.stream, leave=True, dynamic_ncols=True)
+                        file=self.stream, leave=True, dynamic_ncols=True, mininterval=0.1 if interactive else 10)
 
     def progress(self, done: float, total: float, note: str) -> None:
         if self.bar is None:
             return
         if self.bar.total != total:
             self.bar.total = total
-        self.bar.n = round(done, 1) if self.unit == "s" else int(done)
         self.bar.set_postfix_str(note, refresh=False)
-        self.bar.refresh()
+        self.bar.update((round(done, 1) if self.unit == "s" else int(done)) - self.bar.n)
 
     def cell_finished(self, record: Record) -> None:
         if self.bar is not None:

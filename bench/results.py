@@ -26,6 +26,23 @@ def default_out_dir(root: str | Path = "results") -> Path:
     return Path(root) / f"{stamp}-{host}"
 
 
+def check_writable(out_dir: str | Path) -> None:
+    """Fail early, creating nothing, when out_dir could not be created or written."""
+    path = Path(out_dir).absolute()
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot write results to {out_dir}: {existing} is a file, not a folder; "
+                        f"choose a writable folder with --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write results to {out_dir}: {existing} is not writable; "
+                        f"choose a writable folder with --out")
+    if path.exists() and (path / RECORDS_FILE).exists() and not os.access(path / RECORDS_FILE, os.W_OK):
+        raise UserError(f"cannot write results to {out_dir}: {path / RECORDS_FILE} is read-only; "
+                        f"choose another folder with --out")
+
+
 class RecordWriter:
     """Appends records to <out>/records.jsonl: one complete line per write, under an exclusive lock,
     flushed to disk before the call returns. Nothing already in the file is ever rewritten."""

@@ -101,6 +101,6 @@ def noisy_cells(df: pd.DataFrame) -> list[str]:
         steps = r["step_seconds"]
         if r["status"] == "ok" and steps and stats.is_noisy(steps):
             out.append(f"noisy: {r['device']} {r['pipeline']} bs{r['batch_size']} w{r['width']:g}: "
-                       f"IQR/median of step time is {stats.relative_iqr(steps):.0%} (> 10%); "
-                       f"close other programs and rerun for tighter numbers")
+                       f"step times spread widely (IQR/median {stats.relative_iqr(steps):.0%} > 10%): the machine "
+                       f"was busy or the pipeline uneven; close other programs and rerun for tighter numbers")
     return out

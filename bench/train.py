@@ -154,7 +154,7 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
 
     # Warm-up: real steps on real batches, off the clock, then the weights and optimizer state are put back,
     # so the samples the accuracy curve counts are exactly the timed ones.
-    warm_seconds, est = 0.0, None
+    warm_seconds = 0.0
     if cell.warmup_steps:
         snapshot = _snapshot(prep.net, prep.optimizer)
         warm = iter(prep.warmup_batches)
@@ -164,7 +164,6 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
             step(*next(warm))
         devices.synchronize(device)
         warm_seconds = clock() - t0
-        est = warm_seconds / cell.warmup_steps
         del warm
         _restore(prep.net, prep.optimizer, snapshot)
 
@@ -175,6 +174,7 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
     loss_curve: list[list] = []
     eval_seconds = 0.0
     steps, seconds = 0, 0.0
+    est = None  # seconds per step, from the timed blocks only (warm-up steps are slower)
     status, message, diverged_at = "ok", "", None
 
     def checkpoint():
