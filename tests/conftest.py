@@ -10,6 +10,17 @@ from bench.data import Dataset
 from bench.records import Record
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """A plain `pytest` runs each benchmark once, untimed (a smoke test); timing needs --benchmark-only,
+    --benchmark-enable, or an option that saves timings."""
+    opt = config.option
+    if not getattr(opt, "benchmark_only", True):
+        wants_timing = opt.benchmark_enable or opt.benchmark_json or opt.benchmark_autosave or opt.benchmark_save
+        if not wants_timing:
+            opt.benchmark_disable = True
+
+
 def tiny_dataset(n_train=64, n_test=32, size=32, channels=3, seed=0) -> Dataset:
     """Random images whose class is written into the mean brightness, so a few steps learn something."""
     rng = np.random.default_rng(seed)
