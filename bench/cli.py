@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--eval", default="8", help="accuracy checkpoints across the budget, or none (default 8)")
     r.add_argument("--warmup", default="20", help="warm-up steps before the clock, undone after (default 20)")
     r.add_argument("--workers", default="2", help="DataLoader workers for the tutorial pipeline (default 2)")
+    r.add_argument("--tune", default="none", help="tuned-path variants, a comma list: none (eager, as the "
+                   "tutorial), fast, or options joined by + from amp, channels_last, cudnn, compile, cudagraph, "
+                   "pinned (e.g. none,amp+channels_last)")
     r.add_argument("--out", default=None, help="results folder (default results/<UTC time>-<host>)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -115,6 +118,12 @@ def run_config(args):
         configs = tuple((p, b) for p in pipelines for b in batches)
     widths = _comma_list(args.width, float, "--width")
     threads = _comma_list(args.threads, int, "--threads") if args.threads else [devices.default_threads()]
+    from bench import tuning
+
+    try:
+        tunes = tuning.parse(args.tune)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     eval_points = 0 if args.eval.strip().lower() == "none" else _count(args.eval, "--eval", 1)
     try:
         budget = Budget.parse(args.budget or DEFAULT_BUDGET)
@@ -123,6 +132,7 @@ def run_config(args):
             budget=budget, lr=_positive_float(args.lr, "--lr") if args.lr is not None else None,
             momentum=float(args.momentum), seed=_count(args.seed, "--seed"), eval_points=eval_points,
             warmup_steps=_count(args.warmup, "--warmup"), workers=_count(args.workers, "--workers"),
+            tunes=tunes,
         )
         config.cells()  # every cell validates itself before anything is trained or written
         return config

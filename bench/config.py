@@ -88,8 +88,15 @@ class CellConfig:
     eval_points: int = 8  # accuracy checkpoints across the budget; 0 = no evaluation
     warmup_steps: int = 20  # steps before the clock, undone afterwards
     workers: int = 2  # DataLoader worker processes (tutorial pipeline)
+    tune: tuple[str, ...] = ()  # tuned-path options (bench.tuning.OPTIONS); () = eager, as in the tutorial
 
     def __post_init__(self):
+        from bench.tuning import OPTIONS
+
+        object.__setattr__(self, "tune", tuple(sorted(set(self.tune))))
+        for option in self.tune:
+            if option not in OPTIONS:
+                raise ValueError(f"tune option {option!r} is unknown: use {', '.join(OPTIONS)}")
         if self.pipeline not in PIPELINES:
             raise ValueError(f"pipeline must be one of {', '.join(PIPELINES)}, got {self.pipeline!r}")
         _positive_int("batch_size", self.batch_size)
@@ -108,12 +115,14 @@ class CellConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["budget"] = str(self.budget)
+        d["tune"] = list(self.tune)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "CellConfig":
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known["budget"] = Budget.parse(known["budget"])
+        known["tune"] = tuple(known.get("tune") or ())
         return cls(**known)
 
     @property
@@ -125,7 +134,8 @@ class CellConfig:
     @property
     def label(self) -> str:
         w = int(self.width) if self.width == int(self.width) else self.width
-        return f"{self.device} {self.pipeline} bs{self.batch_size} w{w} t{self.threads}"
+        tuned = f" {'+'.join(self.tune)}" if self.tune else ""
+        return f"{self.device} {self.pipeline} bs{self.batch_size} w{w} t{self.threads}{tuned}"
 
 
 def _positive_int(name: str, value) -> None:
@@ -153,23 +163,28 @@ class RunConfig:
     eval_points: int = 8
     warmup_steps: int = 20
     workers: int = 2
+    tunes: tuple[tuple[str, ...], ...] = ((),)  # tuned-path variants; () = eager; ("fast",) resolves per cell
 
     def __post_init__(self):
-        for name in ("devices", "configs", "widths", "threads"):
+        for name in ("devices", "configs", "widths", "threads", "tunes"):
             if not getattr(self, name):
                 raise ValueError(f"{name} is empty: give at least one value")
 
     def cells(self) -> list[CellConfig]:
         """The grid, devices outermost. Thread counts vary only on the CPU: a GPU cell runs once, with the
         largest thread count listed, rather than repeating identical GPU work per CPU setting."""
-        out = []
-        for device, (pipeline, batch), width in itertools.product(self.devices, self.configs, self.widths):
+        from bench.tuning import resolve
+
+        out: dict[str, CellConfig] = {}
+        grid = itertools.product(self.devices, self.configs, self.widths, self.tunes)
+        for device, (pipeline, batch), width, tune in grid:
             thread_list = self.threads if device == "cpu" else (max(self.threads),)
             for threads in thread_list:
-                out.append(CellConfig(
+                cell = CellConfig(
                     dataset=self.dataset, device=device, pipeline=pipeline, batch_size=batch, width=width,
                     threads=threads, budget=self.budget, lr=self.lr if self.lr is not None else default_lr(batch),
                     momentum=self.momentum, seed=self.seed, eval_points=self.eval_points,
-                    warmup_steps=self.warmup_steps, workers=self.workers,
-                ))
-        return out
+                    warmup_steps=self.warmup_steps, workers=self.workers, tune=resolve(tune, device, pipeline),
+                )
+                out.setdefault(cell.key, cell)  # `fast` can resolve to a variant listed already
+        return list(out.values())

@@ -48,19 +48,23 @@ class TutorialBatches:
     """As in the tutorial: DataLoader(shuffle=True, num_workers=2), a fresh iterator (and workers) every epoch,
     and each batch copied to the device with .to(device)."""
 
-    def __init__(self, images, labels, batch_size: int, device: str, workers: int, seed: int):
+    def __init__(self, images, labels, batch_size: int, device: str, workers: int, seed: int,
+                 pinned: bool = False):
         channels = images.shape[3]
         dataset = ImageArrayDataset(images, labels, tutorial_transform(channels))
         generator = torch.Generator().manual_seed(seed)
+        # pinned (a tuned path, CUDA only): page-locked batches, copied without blocking the host
         self.loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
-                                 drop_last=True, generator=generator)
+                                 drop_last=True, generator=generator, pin_memory=pinned)
+        self.non_blocking = pinned
         self.device = device
         self.steps_per_epoch = steps_per_epoch(len(labels), batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
         while True:
             for inputs, labels in self.loader:
-                yield inputs.to(self.device), labels.to(self.device)
+                yield (inputs.to(self.device, non_blocking=self.non_blocking),
+                       labels.to(self.device, non_blocking=self.non_blocking))
 
 
 class ResidentBatches:

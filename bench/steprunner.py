@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from bench import devices
+from bench import devices, tuning
 from bench.config import CellConfig
 from bench.data import Dataset
-from bench.train import build_model, make_step, prepare
+from bench.train import build_model, prepare
 
 
 class StepRunner:
@@ -18,20 +18,27 @@ class StepRunner:
     """
 
     def __init__(self, cell: CellConfig, data: Dataset):
+        reason = tuning.unsupported(cell.tune, cell.device, cell.pipeline)
+        if reason:
+            raise ValueError(reason)
         self.cell = cell
         net = build_model(cell, data)
         prep = prepare(cell, data, net)
         self.net = prep.net
-        self.step = make_step(prep.net, prep.optimizer, host_loss=cell.pipeline == "tutorial")
+        self.step = tuning.make_step(cell.tune, cell.device, prep.net, prep.optimizer,
+                                     host_loss=cell.pipeline == "tutorial")
         self._batches = iter(prep.batches)
 
-    def next_batch(self):
-        return next(self._batches)
-
     def run(self, k: int = 1) -> None:
-        for _ in range(k):
-            self.step(*next(self._batches))
-        devices.synchronize(self.cell.device)
+        with tuning.applied(self.cell.tune):
+            for _ in range(k):
+                self.step(*next(self._batches))
+            devices.synchronize(self.cell.device)
+
+    def losses(self, k: int) -> list[float]:
+        """The training loss of each of the next k steps (for checking tuned paths against eager)."""
+        with tuning.applied(self.cell.tune):
+            return [float(self.step(*next(self._batches))) for _ in range(k)]
 
     def seconds_per_step(self, steps: int = 3, warmup: int = 2) -> float:
         """A rough estimate, for choosing how many steps a round holds."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import math
 import time
@@ -12,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from bench import devices
+from bench import devices, tuning
 from bench.config import CellConfig
 from bench.data import Dataset
 from bench.devices import Clock
@@ -63,13 +62,14 @@ def model_facts(net: nn.Module, data: Dataset) -> dict:
 
 def prepare(cell: CellConfig, data: Dataset, net: nn.Module) -> Prepared:
     device = cell.device
-    net = net.to(device)
+    net = tuning.prepare_model(net.to(device), cell.tune)
     optimizer = torch.optim.SGD(net.parameters(), lr=cell.lr, momentum=cell.momentum)
     if cell.pipeline == "tutorial":
+        pinned = "pinned" in cell.tune
         batches = TutorialBatches(data.train_images, data.train_labels, cell.batch_size, device,
-                                  cell.workers, cell.seed)
+                                  cell.workers, cell.seed, pinned)
         warmup = TutorialBatches(data.train_images, data.train_labels, cell.batch_size, device,
-                                 cell.workers, cell.seed + 1)
+                                 cell.workers, cell.seed + 1, pinned)
     else:
         x = normalized_tensor(data.train_images).to(device)
         y = torch.from_numpy(data.train_labels).to(device)
@@ -112,27 +112,44 @@ def _losses_to_floats(losses: list) -> list[float]:
 
 
 def _snapshot(net: nn.Module, optimizer: torch.optim.Optimizer):
-    return {k: v.detach().clone() for k, v in net.state_dict().items()}, copy.deepcopy(optimizer.state_dict())
+    params = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    state = {p: {k: v.detach().clone() for k, v in s.items() if torch.is_tensor(v)} for p, s in optimizer.state.items()}
+    return params, state
 
 
 def _restore(net: nn.Module, optimizer: torch.optim.Optimizer, snapshot) -> None:
-    params, opt_state = snapshot
+    """Put weights and optimizer state back in place: a captured CUDA graph or a compiled model keeps
+    pointing at these very tensors. SGD momentum created during warm-up is zeroed, which is exactly a fresh
+    buffer for SGD without dampening (its first step sets the buffer to the gradient either way)."""
+    params, state = snapshot
     with torch.no_grad():
         for k, v in net.state_dict().items():
-            v.copy_(params[k])  # in place: anything holding these tensors keeps seeing them
-    optimizer.load_state_dict(opt_state)
+            v.copy_(params[k])
+        for p, s in optimizer.state.items():
+            saved = state.get(p, {})
+            for k, v in s.items():
+                if torch.is_tensor(v):
+                    v.copy_(saved[k]) if k in saved else v.zero_()
 
 
 def train(cell: CellConfig, data: Dataset, env: dict, run_id: str, *, clock: Clock = time.perf_counter,
-          progress: Progress | None = None, step_factory=make_step) -> Record:
-    """Train one cell and return its record. Faults the user can meet (out of memory, divergence) become
-    the record's status, not exceptions."""
+          progress: Progress | None = None, step_factory=None) -> Record:
+    """Train one cell and return its record. Faults the user can meet (out of memory, divergence, a tuned
+    option the device cannot do) become the record's status, not exceptions.
+
+    step_factory(net, optimizer, host_loss) -> step replaces the cell's training step (tests inject faults)."""
     base = dict(cell=cell.to_dict(), run_id=run_id, env=env, device_name=devices.name(cell.device),
                 dataset=dataset_facts(data))
     net = build_model(cell, data)
     base["model"] = model_facts(net, data)
+    reason = tuning.unsupported(cell.tune, cell.device, cell.pipeline)
+    if reason:
+        return Record(status="unsupported", created_utc=_now(), message=reason, **base)
+    if step_factory is None:
+        def step_factory(net, optimizer, host_loss):
+            return tuning.make_step(cell.tune, cell.device, net, optimizer, host_loss)
     try:
-        with devices.cpu_threads(cell.threads):
+        with devices.cpu_threads(cell.threads), tuning.applied(cell.tune):
             return _train(cell, data, net, base, clock, progress, step_factory)
     except Exception as exc:  # noqa: BLE001 - only out-of-memory is turned into a record here
         if not devices.is_out_of_memory(exc):

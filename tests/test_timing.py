@@ -3,7 +3,7 @@
 import pytest
 
 from bench.config import Budget
-from bench.devices import StepClock
+from bench.devices import EventStepClock, StepClock
 from bench.timing import Schedule, StepSample
 
 
@@ -95,3 +95,36 @@ def test_step_sample_is_repeatable():
     a.extend(data)
     b.extend(data)
     assert a.values == b.values
+
+
+class FakeEvent:
+    """Stands in for torch.cuda.Event: record() stamps the fake device timeline, elapsed_time() is in ms."""
+
+    timeline = [0.0]
+
+    def record(self):
+        self.at = FakeEvent.timeline[0]
+
+    def elapsed_time(self, other):
+        return (other.at - self.at) * 1000.0
+
+
+def test_event_step_clock_takes_step_times_from_events_and_reuses_them():
+    clock = FakeClock(tick=1.0)
+    made = []
+
+    def factory():
+        made.append(FakeEvent())
+        return made[-1]
+
+    timer = EventStepClock("cpu", clock, event_factory=factory)  # the CUDA path, run on the CPU
+    for durations in ([0.002, 0.003, 0.004], [0.001, 0.001]):
+        FakeEvent.timeline[0] = 0.0
+        timer.start_block()
+        for d in durations:
+            FakeEvent.timeline[0] += d  # the device spends d on the step
+            timer.mark()
+        steps, block = timer.finish_block()
+        assert steps == pytest.approx(durations)
+        assert block == pytest.approx(1.0)  # the host clock is read only at the block's start and end
+    assert len(made) == 4  # events are pooled: the largest block needed 4, the second reused them
