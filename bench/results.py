@@ -13,7 +13,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from bench import stats
+from bench import peaks, stats
 from bench.errors import UserError
 from bench.records import Record
 
@@ -129,7 +129,8 @@ COLUMNS = [
     "device", "device_kind", "device_name", "host", "dataset", "pipeline", "batch_size", "width", "threads",
     "budget", "lr", "status", "message", "images_per_s", "images_per_s_p10", "images_per_s_p90", "step_ms",
     "step_ms_p10", "step_ms_p90", "step_ms_iqr", "accuracy", "train_seconds", "eval_seconds", "steps", "samples",
-    "throughput_overall", "params", "flops_per_image", "achieved_flops", "peak_memory_bytes", "run_id",
+    "throughput_overall", "params", "flops_per_image", "achieved_flops", "peak_flops", "peak_fraction", "tune",
+    "peak_memory_bytes", "run_id",
     "created_utc", "torch", "cuda", "git_commit", "accuracy_curve", "step_seconds",
 ]
 
@@ -143,7 +144,7 @@ def row(r: Record) -> dict:
         "device": device, "device_kind": device.split(":")[0], "device_name": r.device_name,
         "host": r.env.get("host"), "dataset": cell.get("dataset"), "pipeline": cell["pipeline"],
         "batch_size": bs, "width": cell["width"], "threads": cell["threads"], "budget": cell.get("budget"),
-        "lr": cell.get("lr"), "status": r.status, "message": r.message,
+        "lr": cell.get("lr"), "status": r.status, "message": r.message, "tune": "+".join(cell.get("tune") or []),
         "train_seconds": t.get("train_seconds"), "eval_seconds": t.get("eval_seconds"),
         "steps": t.get("steps"), "samples": t.get("samples"),
         "params": r.model.get("parameters"), "flops_per_image": r.model.get("train_flops_per_image"),
@@ -160,6 +161,10 @@ def row(r: Record) -> dict:
                    images_per_s_p10=bs / p90, images_per_s_p90=bs / p10)
         if out["flops_per_image"]:
             out["achieved_flops"] = out["flops_per_image"] * out["images_per_s"]
+            peak = peaks.peak_flops(r.device_name, peaks.precision_of(cell.get("tune")))
+            if peak:
+                out["peak_flops"] = peak
+                out["peak_fraction"] = out["achieved_flops"] / peak
     if t.get("train_seconds"):
         out["throughput_overall"] = t["samples"] / t["train_seconds"]
     return out

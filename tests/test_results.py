@@ -3,6 +3,7 @@
 import json
 import os
 
+import pandas as pd
 import pytest
 
 from bench.errors import UserError
@@ -104,3 +105,19 @@ def test_load_of_missing_path_is_bad_input(tmp_path):
         load([tmp_path / "nope"])
     with pytest.raises(UserError, match="no results"):
         load([tmp_path])
+
+
+def test_peak_fraction_for_known_gpus_only(tmp_path):
+    from bench.peaks import peak_flops
+
+    assert peak_flops("NVIDIA H100 80GB HBM3") == pytest.approx(66.9e12)
+    assert peak_flops("NVIDIA H100 PCIe", "bf16") == pytest.approx(756e12)
+    assert peak_flops("Tesla T4", "bf16") is None
+    assert peak_flops("AMD EPYC 7B13") is None
+    w = RecordWriter(tmp_path)
+    gpu = make_record(device="cuda:0", step_seconds=(0.001,) * 3)
+    w.append(Record(**{**gpu.__dict__, "device_name": "NVIDIA H200"}))
+    w.append(make_record())
+    df = load([tmp_path]).set_index("device")
+    assert df.loc["cuda:0", "peak_fraction"] == pytest.approx(3_204_720 * 4000 / 66.9e12)
+    assert pd.isna(df.loc["cpu", "peak_fraction"])

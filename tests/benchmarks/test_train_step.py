@@ -11,8 +11,9 @@ figures: images/s, FLOPs per image, achieved FLOP/s, and the per-step seconds of
 from __future__ import annotations
 
 import pytest
+import torch
 
-from bench import devices, stats
+from bench import devices, peaks, stats, tuning
 from bench.config import Budget, CellConfig, default_lr
 from bench.steprunner import StepRunner, plan_rounds
 from bench.train import build_model, model_facts
@@ -24,34 +25,37 @@ BENCHMARK_SCHEMA = "bench-train-step/1"
 
 def _cells():
     for device in DEVICES:
-        for batch in BATCHES:
-            for width in WIDTHS:
-                yield device, "resident", batch, width
+        # eager everywhere; on CUDA also the tuned resident step (bf16, channels_last, cuDNN autotune, CUDA graph)
+        tunes = [(), tuning.resolve(("fast",), device, "resident")] if devices.kind(device) == "cuda" else [()]
+        for tune in tunes:
+            for batch in BATCHES:
+                for width in WIDTHS:
+                    yield device, "resident", batch, width, tune
         # the tutorial's DataLoader pipeline, where it makes sense: the tutorial net at small batches
         for batch in (b for b in BATCHES if b <= 32):
             if 1.0 in WIDTHS:
-                yield device, "tutorial", batch, 1.0
+                yield device, "tutorial", batch, 1.0, ()
 
 
 def _id(cell):
-    device, pipeline, batch, width = cell
-    return f"{device}-{pipeline}-bs{batch}-w{width:g}"
+    device, pipeline, batch, width, tune = cell
+    return f"{device}-{pipeline}-bs{batch}-w{width:g}" + ("-tuned" if tune else "")
 
 
 CELLS = list(_cells())
 
 
-def make_cell(device, pipeline, batch, width, dataset) -> CellConfig:
+def make_cell(device, pipeline, batch, width, tune, dataset) -> CellConfig:
     return CellConfig(dataset=dataset, device=device, pipeline=pipeline, batch_size=batch, width=width,
                       threads=devices.default_threads(), budget=Budget.parse("1ep"), lr=default_lr(batch),
-                      warmup_steps=0, eval_points=0, workers=2 if pipeline == "tutorial" else 0)
+                      warmup_steps=0, eval_points=0, workers=2 if pipeline == "tutorial" else 0, tune=tune)
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=[_id(c) for c in CELLS])
 def test_train_step(benchmark, bench_data, timing, cell):
-    device, pipeline, batch, width = cell
+    device, pipeline, batch, width, tune = cell
     require(device)
-    config = make_cell(device, pipeline, batch, width, bench_data.name)
+    config = make_cell(device, pipeline, batch, width, tune, bench_data.name)
     facts = model_facts(build_model(config, bench_data), bench_data)
     if not timing and devices.kind(device) == "cpu" and facts["train_flops_per_image"] * batch > SMOKE_MAX_CPU_FLOPS:
         pytest.skip("heavy on a CPU: timed under --benchmark-only, not smoke-run")
@@ -59,8 +63,9 @@ def test_train_step(benchmark, bench_data, timing, cell):
     benchmark.group = f"{pipeline} bs{batch} w{width:g}"
     info = benchmark.extra_info
     info.update(schema=BENCHMARK_SCHEMA, device=device, device_name=devices.name(device), pipeline=pipeline,
-                batch_size=batch, width=width, threads=config.threads, dataset=bench_data.name,
-                flops_per_image=facts["train_flops_per_image"], parameters=facts["parameters"])
+                batch_size=batch, width=width, threads=config.threads, dataset=bench_data.name, tune=list(tune),
+                lr=config.lr, torch=torch.__version__, flops_per_image=facts["train_flops_per_image"],
+                parameters=facts["parameters"])
     try:
         with devices.cpu_threads(config.threads):
             if not timing:
@@ -72,6 +77,8 @@ def test_train_step(benchmark, bench_data, timing, cell):
         runner.close()
     step_seconds = [d / per_round for d in benchmark.stats.stats.data]
     median = stats.median(step_seconds)
+    achieved = facts["train_flops_per_image"] * batch / median
+    peak = peaks.peak_flops(info["device_name"], peaks.precision_of(tune))
     info.update(steps_per_round=per_round, step_seconds=step_seconds, images_per_s=batch / median,
-                achieved_flops=facts["train_flops_per_image"] * batch / median)
+                achieved_flops=achieved, peak_fraction=achieved / peak if peak else None)
 
