@@ -41,19 +41,22 @@ class Schedule:
     def _position(self, steps: int, seconds: float) -> float:
         return seconds if self.budget.is_time else steps
 
-    def next_block(self, steps: int, seconds: float, step_seconds: float | None) -> int:
-        """How many steps to run before the next clock read; 0 once the budget is spent."""
+    def next_block(self, steps: int, seconds: float, step_seconds: float | None, provisional: bool = False) -> int:
+        """How many steps to run before the next clock read; 0 once the budget is spent.
+
+        step_seconds is the latest estimate of one step's time; provisional means it does not come from timed
+        steps yet (say, from warm-up), so the block is kept to FIRST_BLOCK_STEPS at most."""
         if self.done(steps, seconds):
             return 0
         cap = self.max_block_steps
         if step_seconds and step_seconds > 0:
             cap = max(1, min(cap, int(self.target_block_seconds / step_seconds)))
-        elif not self.budget.is_time:
+        if provisional or not step_seconds or step_seconds <= 0:
             cap = min(cap, FIRST_BLOCK_STEPS)
         target = self.marks[self._next] if self._next < len(self.marks) else self.limit
         if self.budget.is_time:
             if not step_seconds or step_seconds <= 0:
-                return FIRST_BLOCK_STEPS
+                return cap
             return max(1, min(cap, math.ceil((target - seconds) / step_seconds)))
         return max(1, min(cap, int(target) - steps))
 

@@ -191,7 +191,9 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
     loss_curve: list[list] = []
     eval_seconds = 0.0
     steps, seconds = 0, 0.0
-    est = None  # seconds per step, from the timed blocks only (warm-up steps are slower)
+    # seconds per step: from warm-up at first (provisional: warm-up steps run slower), then from timed blocks
+    est = warm_seconds / cell.warmup_steps if cell.warmup_steps else None
+    provisional = True
     status, message, diverged_at = "ok", "", None
 
     def checkpoint():
@@ -207,7 +209,7 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
     if cell.eval_points:
         note = f"acc {checkpoint():.1%}"
     batches = iter(prep.batches)
-    while (n := schedule.next_block(steps, seconds, est)) > 0:
+    while (n := schedule.next_block(steps, seconds, est, provisional)) > 0:
         losses = []
         timer.start_block()
         for _ in range(n):
@@ -225,7 +227,7 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
         blocks.append([n, block_seconds])
         finite = [v for v in losses if math.isfinite(v)]
         loss_curve.append([steps, sum(finite) / len(finite) if finite else None])
-        est = block_seconds / n
+        est, provisional = block_seconds / n, False
         if status != "ok":
             break
         if schedule.checkpoint_due(steps, seconds):

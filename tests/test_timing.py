@@ -128,3 +128,13 @@ def test_event_step_clock_takes_step_times_from_events_and_reuses_them():
         assert steps == pytest.approx(durations)
         assert block == pytest.approx(1.0)  # the host clock is read only at the block's start and end
     assert len(made) == 4  # events are pooled: the largest block needed 4, the second reused them
+
+
+def test_a_slow_step_known_from_warmup_keeps_the_first_block_short():
+    s = Schedule(Budget.parse("1s"), None, eval_points=1)
+    assert s.next_block(0, 0.0, 3.0, provisional=True) == 1  # a 3 s step: one step overshoots enough
+    assert s.next_block(0, 0.0, 0.0001, provisional=True) == 8  # fast, but still only an estimate
+    assert s.next_block(0, 0.0, None) == 8
+    w = Schedule(Budget.parse("1000steps"), 1000, eval_points=1)
+    assert w.next_block(0, 0.0, 0.0001, provisional=True) == 8
+    assert w.next_block(8, 0.0008, 0.0001) == 256

@@ -10,6 +10,8 @@ figures: images/s, FLOPs per image, achieved FLOP/s, and the per-step seconds of
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -21,6 +23,7 @@ from tests.benchmarks.conftest import BATCHES, DEVICES, WIDTHS, require
 
 SMOKE_MAX_CPU_FLOPS = 5e9  # per step: cells heavier than this are only timed, not smoke-run, on the CPU
 BENCHMARK_SCHEMA = "bench-train-step/1"
+SECONDS_PER_CELL = float(os.environ.get("BENCH_SECONDS", "2"))  # timed work per cell, about
 
 
 def _cells():
@@ -71,7 +74,7 @@ def test_train_step(benchmark, bench_data, timing, cell):
             if not timing:
                 benchmark(runner.run, 1)  # benchmarks disabled: runs once, untimed
                 return
-            per_round, rounds = plan_rounds(runner.seconds_per_step())
+            per_round, rounds = plan_rounds(runner.seconds_per_step(), total_seconds=SECONDS_PER_CELL)
             benchmark.pedantic(runner.run, args=(per_round,), rounds=rounds, warmup_rounds=1, iterations=1)
     finally:
         runner.close()

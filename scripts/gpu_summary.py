@@ -1,0 +1,56 @@
+"""Print the figures a GPU check exists to produce, from the folder scripts/gpu-check.sh filled.
+
+    python3 scripts/gpu_summary.py OUTDIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bench import table
+from bench.results import load
+
+
+def main(out: Path) -> None:
+    if (out / "run-default").is_dir():
+        print("== bench run (defaults)")
+        print(table.summary(load([out / "run-default"])))
+    if (out / "grid").is_dir():
+        df = load([out / "grid"])
+        ok = df[df.status == "ok"]
+        cuda = ok[ok.device_kind == "cuda"]
+        print("\n== short grid: images/s (median) per device, batch, width, tune")
+        cols = ["device", "pipeline", "batch_size", "width", "tune", "images_per_s", "step_ms", "peak_fraction"]
+        print(ok[cols].sort_values(["device", "pipeline", "tune", "width", "batch_size"]).to_string(index=False))
+        for batch in (4, 32):
+            base = cuda[(cuda.pipeline == "resident") & (cuda.batch_size == batch) & (cuda.width == 1)]
+            eager, graph = base[base.tune == ""], base[base.tune == "cudagraph"]
+            if len(eager) and len(graph):
+                speed, text = table.speedup_with_ci(eager.iloc[0].step_seconds, graph.iloc[0].step_seconds)
+                print(f"\ncuda resident bs{batch} w1: eager {eager.iloc[0].images_per_s:,.0f} images/s, "
+                      f"cudagraph {graph.iloc[0].images_per_s:,.0f} images/s: {text}")
+        tuned = cuda[cuda.tune != ""]
+        if len(tuned):
+            best = tuned.loc[tuned.images_per_s.idxmax()]
+            print(f"largest tuned images/s on cuda: {best.images_per_s:,.0f} at batch {best.batch_size}, "
+                  f"width {best.width:g}, tune {best.tune} ({best.step_ms:.3f} ms/step)")
+        print(f"cells: {len(df)} ({df.status.value_counts().to_dict()})")
+    fidelity = out / "fidelity.json"
+    if fidelity.is_file():
+        print("\n== harness vs bare loop / torch.utils.benchmark on cuda (median step seconds)")
+        for b in json.loads(fidelity.read_text())["benchmarks"]:
+            info = b["extra_info"]
+            print(f"{b['name']}: " + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                                              for k, v in info.items()))
+    bench_json = out / "benchmarks.json"
+    if bench_json.is_file():
+        df = load([bench_json])
+        print(f"\n== pytest-benchmark suite: {len(df)} train-step cells")
+        cols = ["device", "pipeline", "batch_size", "width", "tune", "images_per_s", "peak_fraction"]
+        print(df[cols].sort_values(["device", "pipeline", "tune", "width", "batch_size"]).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
