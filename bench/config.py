@@ -89,6 +89,7 @@ class CellConfig:
     warmup_steps: int = 20  # steps before the clock, undone afterwards
     workers: int = 2  # DataLoader worker processes (tutorial pipeline)
     tune: tuple[str, ...] = ()  # tuned-path options (bench.tuning.OPTIONS); () = eager, as in the tutorial
+    variant: str = ""  # the --tune variant asked for ("" eager, "fast", "amp+channels_last"): groups devices
 
     def __post_init__(self):
         from bench.tuning import OPTIONS
@@ -185,6 +186,7 @@ class RunConfig:
                     threads=threads, budget=self.budget, lr=self.lr if self.lr is not None else default_lr(batch),
                     momentum=self.momentum, seed=self.seed, eval_points=self.eval_points,
                     warmup_steps=self.warmup_steps, workers=self.workers, tune=resolve(tune, device, pipeline),
+                    variant="+".join(tune),
                 )
                 out.setdefault(cell.key, cell)  # `fast` can resolve to a variant listed already
         return list(out.values())

@@ -53,7 +53,8 @@ def _record(path: Path, doc: dict, env: dict, bench: dict, info: dict) -> Record
     cell = {"dataset": info.get("dataset", "synthetic"), "device": info["device"], "pipeline": info["pipeline"],
             "batch_size": batch, "width": float(info["width"]), "threads": int(info["threads"]),
             "budget": f"{len(steps) * int(info.get('steps_per_round', 1))}steps", "lr": info.get("lr", 0.001),
-            "tune": info.get("tune", []), "eval_points": 0, "warmup_steps": 0}
+            "tune": info.get("tune", []), "variant": info.get("variant", "+".join(info.get("tune", []))),
+            "eval_points": 0, "warmup_steps": 0}
     return Record(
         cell=cell, status="ok", run_id=path.stem, created_utc=doc.get("datetime", ""), env=env,
         device_name=info.get("device_name", ""), message=f"pytest-benchmark: {bench.get('name', '')}",

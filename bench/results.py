@@ -129,7 +129,7 @@ COLUMNS = [
     "device", "device_kind", "device_name", "host", "dataset", "pipeline", "batch_size", "width", "threads",
     "budget", "lr", "status", "message", "images_per_s", "images_per_s_p10", "images_per_s_p90", "step_ms",
     "step_ms_p10", "step_ms_p90", "step_ms_iqr", "accuracy", "train_seconds", "eval_seconds", "steps", "samples",
-    "throughput_overall", "params", "flops_per_image", "achieved_flops", "peak_flops", "peak_fraction", "tune",
+    "throughput_overall", "params", "flops_per_image", "achieved_flops", "peak_flops", "peak_fraction", "tune", "variant",
     "peak_memory_bytes", "run_id",
     "created_utc", "torch", "cuda", "git_commit", "accuracy_curve", "step_seconds",
 ]
@@ -145,6 +145,7 @@ def row(r: Record) -> dict:
         "host": r.env.get("host"), "dataset": cell.get("dataset"), "pipeline": cell["pipeline"],
         "batch_size": bs, "width": cell["width"], "threads": cell["threads"], "budget": cell.get("budget"),
         "lr": cell.get("lr"), "status": r.status, "message": r.message, "tune": "+".join(cell.get("tune") or []),
+        "variant": cell.get("variant", "+".join(cell.get("tune") or [])),
         "train_seconds": t.get("train_seconds"), "eval_seconds": t.get("eval_seconds"),
         "steps": t.get("steps"), "samples": t.get("samples"),
         "params": r.model.get("parameters"), "flops_per_image": r.model.get("train_flops_per_image"),

@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 from bench import stats
 
-CONFIG_COLUMNS = ["dataset", "pipeline", "batch_size", "width", "tune", "budget"]
+CONFIG_COLUMNS = ["dataset", "pipeline", "batch_size", "width", "variant", "budget"]
 
 
 def _fmt_rate(v: float) -> str:
@@ -57,6 +57,8 @@ def device_label(r: pd.Series, show_threads: bool) -> str:
     label = r["device"]
     if r["device_kind"] == "cpu" and show_threads:
         label += f" ({r['threads']} thr)"
+    if r["tune"] and r["tune"] != r["variant"]:
+        label += f" [{r['tune']}]"  # what a variant such as `fast` resolved to on this device
     return label
 
 
@@ -67,7 +69,7 @@ def summary(df: pd.DataFrame, baseline: str = "cpu") -> str:
         return "no results"
     parts = []
     for key, group in df.groupby(CONFIG_COLUMNS, sort=False, dropna=False):
-        dataset, pipeline, batch, width, tune, budget = key
+        dataset, pipeline, batch, width, variant, budget = key
         base = baseline_row(group, baseline)
         target = common_accuracy(group[group["status"] == "ok"])
         show_threads = group[group["device_kind"] == "cpu"]["threads"].nunique() > 1
@@ -86,7 +88,7 @@ def summary(df: pd.DataFrame, baseline: str = "cpu") -> str:
             acc = f"{r['accuracy']:.1%}" if r["accuracy"] is not None and not pd.isna(r["accuracy"]) else "-"
             rows.append([device_label(r, show_threads), rate_with_ci(steps, batch), f"{r['step_ms']:.3f}",
                          speed, acc, f"{tta:.1f}" if tta is not None else "-", r["device_name"]])
-        title = f"{dataset} | {pipeline} | batch {batch} | width {width:g} | {tune or 'eager'} | budget {budget}"
+        title = f"{dataset} | {pipeline} | batch {batch} | width {width:g} | {variant or 'eager'} | budget {budget}"
         tta_head = f"s to {target:.1%}" if target is not None else "s to acc"
         table = tabulate(rows, headers=["device", "images/s [95% CI]", "step ms", f"speedup vs {baseline}",
                                         "accuracy", tta_head, "name"], disable_numparse=True)

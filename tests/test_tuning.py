@@ -85,6 +85,14 @@ def test_unsupported_is_recorded_not_raised_and_the_other_cells_run(tmp_path):
     assert "needs a CUDA device" in records[1].message
 
 
+def test_fast_variant_groups_devices_whose_options_differ():
+    config = RunConfig(dataset="synthetic", devices=("cpu", "cuda:0"), configs=(("resident", 4),), widths=(1.0,),
+                       threads=(2,), budget=Budget.parse("5steps"), tunes=((), ("fast",)))
+    cells = {(c.device, c.variant): c.tune for c in config.cells()}
+    assert cells == {("cpu", ""): (), ("cpu", "fast"): ("channels_last",), ("cuda:0", ""): (),
+                     ("cuda:0", "fast"): ("amp", "channels_last", "cudagraph", "cudnn")}
+
+
 def test_tune_is_part_of_the_cell_and_its_key():
     assert make_cell(tune=("channels_last", "amp")).tune == ("amp", "channels_last")
     assert make_cell(tune=("amp",)).key != make_cell().key

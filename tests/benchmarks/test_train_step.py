@@ -66,7 +66,7 @@ def test_train_step(benchmark, bench_data, timing, cell):
     benchmark.group = f"{pipeline} bs{batch} w{width:g}"
     info = benchmark.extra_info
     info.update(schema=BENCHMARK_SCHEMA, device=device, device_name=devices.name(device), pipeline=pipeline,
-                batch_size=batch, width=width, threads=config.threads, dataset=bench_data.name, tune=list(tune),
+                batch_size=batch, width=width, threads=config.threads, dataset=bench_data.name, tune=list(tune), variant="fast" if tune else "",
                 lr=config.lr, torch=torch.__version__, flops_per_image=facts["train_flops_per_image"],
                 parameters=facts["parameters"])
     try:
