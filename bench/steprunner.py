@@ -7,7 +7,7 @@ import time
 from bench import devices, tuning
 from bench.config import CellConfig
 from bench.data import Dataset
-from bench.train import build_model, prepare
+from bench.train import build_model, prepare, restore_state, snapshot_state
 
 
 class StepRunner:
@@ -25,6 +25,7 @@ class StepRunner:
         net = build_model(cell, data)
         prep = prepare(cell, data, net)
         self.net = prep.net
+        self.optimizer = prep.optimizer
         self.step = tuning.make_step(cell.tune, cell.device, prep.net, prep.optimizer,
                                      host_loss=cell.pipeline == "tutorial")
         self._batches = iter(prep.batches)
@@ -34,6 +35,13 @@ class StepRunner:
             for _ in range(k):
                 self.step(*next(self._batches))
             devices.synchronize(self.cell.device)
+
+    def warmup(self, k: int) -> None:
+        """k steps off the record, then weights and optimizer state put back in place, as `bench run` warms
+        up (a CUDA graph is captured, or a model compiled, during these steps)."""
+        snapshot = snapshot_state(self.net, self.optimizer)
+        self.run(k)
+        restore_state(self.net, self.optimizer, snapshot)
 
     def losses(self, k: int) -> list[float]:
         """The training loss of each of the next k steps (for checking tuned paths against eager)."""

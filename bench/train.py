@@ -111,13 +111,13 @@ def _losses_to_floats(losses: list) -> list[float]:
     return [float(v) for v in losses]
 
 
-def _snapshot(net: nn.Module, optimizer: torch.optim.Optimizer):
+def snapshot_state(net: nn.Module, optimizer: torch.optim.Optimizer):
     params = {k: v.detach().clone() for k, v in net.state_dict().items()}
     state = {p: {k: v.detach().clone() for k, v in s.items() if torch.is_tensor(v)} for p, s in optimizer.state.items()}
     return params, state
 
 
-def _restore(net: nn.Module, optimizer: torch.optim.Optimizer, snapshot) -> None:
+def restore_state(net: nn.Module, optimizer: torch.optim.Optimizer, snapshot) -> None:
     """Put weights and optimizer state back in place: a captured CUDA graph or a compiled model keeps
     pointing at these very tensors. SGD momentum created during warm-up is zeroed, which is exactly a fresh
     buffer for SGD without dampening (its first step sets the buffer to the gradient either way)."""
@@ -173,7 +173,7 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
     # so the samples the accuracy curve counts are exactly the timed ones.
     warm_seconds = 0.0
     if cell.warmup_steps:
-        snapshot = _snapshot(prep.net, prep.optimizer)
+        snapshot = snapshot_state(prep.net, prep.optimizer)
         warm = iter(prep.warmup_batches)
         devices.synchronize(device)
         t0 = clock()
@@ -182,7 +182,7 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
         devices.synchronize(device)
         warm_seconds = clock() - t0
         del warm
-        _restore(prep.net, prep.optimizer, snapshot)
+        restore_state(prep.net, prep.optimizer, snapshot)
 
     timer = devices.step_clock(device, clock)
     sample = StepSample(seed=cell.seed)

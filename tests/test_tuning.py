@@ -28,6 +28,7 @@ def losses(data, tune=(), device="cpu", pipeline="resident"):
     cell = make_cell(batch_size=16, lr=0.01, tune=tune, device=device, pipeline=pipeline, workers=0)
     runner = StepRunner(cell, data)
     try:
+        runner.warmup(5)  # as the harness does: a CUDA graph is captured here, then the state is restored
         return np.array(runner.losses(STEPS))
     finally:
         runner.close()

@@ -75,7 +75,8 @@ def test_harness_agrees_with_a_bare_loop(benchmark, bench_data, device, batch):
     ratio = result["harness"] / result["bare"]
     benchmark.extra_info.update(device=device, batch_size=batch, harness_step_s=result["harness"],
                                 bare_loop_step_s=result["bare"], ratio=ratio)
-    assert abs(ratio - 1) <= TOLERANCE, result
+    if devices.kind(device) == "cpu":  # the bound asked for; on a GPU the ratio is recorded for the notes
+        assert abs(ratio - 1) <= TOLERANCE, result
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda:0"])
