@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
 from bench.errors import UserError
 
+EXIT_FAULT = 1  # a run stopped by a fault (a dead DataLoader worker, a lost device); finished records are kept
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 class Parser(argparse.ArgumentParser):
@@ -78,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--warmup", default="20", help="warm-up steps before the clock, undone after (default 20)")
     r.add_argument("--workers", default="2", help="DataLoader workers for the tutorial pipeline (default 2)")
     r.add_argument("--out", default=None, help="results folder (default results/<UTC time>-<host>)")
+    r.add_argument("--resume", action="store_true", help="measure only the cells that have no record in --out "
+                   "yet (give the same arguments as the run you resume)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
 
     d = sub.add_parser("data", help="fetch or inspect datasets")
@@ -133,10 +138,14 @@ def run_config(args):
 def cmd_run(args) -> int:
     from bench import data as datasets
     from bench import devices, runner, table
-    from bench.results import RecordWriter, check_writable, default_out_dir, to_frame
     from bench.progress import Bars
+    from bench.results import RECORDS_FILE, RecordWriter, check_writable, default_out_dir, to_frame
 
     config = run_config(args)
+    if args.out is not None and not args.out.strip():
+        raise UserError("--out is empty: give a results folder")
+    if args.resume and args.out is None:
+        raise UserError("--resume needs --out: give the results folder of the run to resume")
     out = Path(args.out) if args.out else default_out_dir()
     check_writable(out)
     missing = [d for d in config.devices if not devices.is_present(d)]
@@ -146,18 +155,42 @@ def cmd_run(args) -> int:
     data = datasets.load(config.dataset, args.data_dir, config.seed)
     print(f"dataset: {data.name} ({data.reason})", file=sys.stderr)
     config = _with_dataset(config, data.name)
+    plan = runner.plan(config, data, out / RECORDS_FILE, resume=args.resume)
+    for line in plan.warnings:
+        print(f"bench: warning: {line}", file=sys.stderr)
     writer = RecordWriter(out)
+    if args.resume:
+        print(plan.describe(writer.path), file=sys.stderr)
     hooks = Bars(enabled=not args.quiet)
-    cells = config.cells()
-    print(f"{len(cells)} cells, budget {config.budget} each; results in {writer.path}", file=sys.stderr)
-    records = runner.run(config, data, writer, hooks)
-    df = to_frame(records)
+    print(f"{len(plan.todo)} cells, budget {config.budget} each; results in {writer.path}", file=sys.stderr)
+    try:
+        records = runner.run(config, data, writer, hooks, plan=plan)
+    except runner.RunStopped as stop:
+        interrupted = isinstance(stop, runner.Interrupted)
+        then = "resume with" if interrupted else "once the cause is fixed, resume with"
+        print(f"bench: {'' if interrupted else 'error: '}{stop}; {then}: {resume_command(args, writer.dir)}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED if interrupted else EXIT_FAULT
+    df = to_frame(list(plan.done) + records)
     print()
     print(table.summary(df))
     for line in table.noisy_cells(df):
         print(line, file=sys.stderr)
     print(f"\nresults: {writer.path}  (load with bench.results.load({str(writer.dir)!r}))")
     return 0
+
+
+def resume_command(args, out: Path) -> str:
+    """The command line that resumes this run: as typed, plus --out (when it was the default) and --resume."""
+    words = list(args.argv)
+    if args.out is None:
+        words += ["--out", str(out)]
+    if not args.resume:
+        words.append("--resume")
+    prog = ["bench"]
+    if sys.argv and sys.argv[0].endswith("__main__.py") and getattr(sys, "orig_argv", [])[1:3] == ["-m", "bench"]:
+        prog = sys.orig_argv[:3]  # run as `python -m bench`: repeat the same interpreter
+    return shlex.join(prog + words)
 
 
 def _with_dataset(config, name: str):
@@ -183,15 +216,22 @@ COMMANDS = {"run": cmd_run, "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv
         return COMMANDS[args.command](args)
     except UserError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
+        print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _one_line(text: str) -> str:
+    """Bad input is reported on one line even when it quotes a value that holds a line break."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ class CellConfig:
         _positive_int("threads", self.threads)
         if not (isinstance(self.width, (int, float)) and math.isfinite(self.width) and self.width > 0):
             raise ValueError(f"width must be a positive number, got {self.width!r}")
+        object.__setattr__(self, "width", float(self.width))  # width 1 and 1.0 are one cell, with one key
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
@@ -161,7 +162,8 @@ class RunConfig:
 
     def cells(self) -> list[CellConfig]:
         """The grid, devices outermost. Thread counts vary only on the CPU: a GPU cell runs once, with the
-        largest thread count listed, rather than repeating identical GPU work per CPU setting."""
+        largest thread count listed, rather than repeating identical GPU work per CPU setting. A value listed
+        twice (--batch-size 4,4) gives one cell: a cell is identified by its key, one record each."""
         out = []
         for device, (pipeline, batch), width in itertools.product(self.devices, self.configs, self.widths):
             thread_list = self.threads if device == "cpu" else (max(self.threads),)
@@ -172,4 +174,5 @@ class RunConfig:
                     momentum=self.momentum, seed=self.seed, eval_points=self.eval_points,
                     warmup_steps=self.warmup_steps, workers=self.workers,
                 ))
-        return out
+        unique = {c.key: c for c in reversed(out)}  # the first of equal cells wins, in grid order
+        return [c for c in out if unique[c.key] is c]

@@ -126,21 +126,26 @@ def _restore(net: nn.Module, optimizer: torch.optim.Optimizer, snapshot) -> None
 def train(cell: CellConfig, data: Dataset, env: dict, run_id: str, *, clock: Clock = time.perf_counter,
           progress: Progress | None = None, step_factory=make_step) -> Record:
     """Train one cell and return its record. Faults the user can meet (out of memory, divergence) become
-    the record's status, not exceptions."""
+    the record's status, not exceptions; any other exception (a bug, a dead DataLoader worker, a lost device)
+    propagates, and the caller decides."""
     base = dict(cell=cell.to_dict(), run_id=run_id, env=env, device_name=devices.name(cell.device),
                 dataset=dataset_facts(data))
-    net = build_model(cell, data)
-    base["model"] = model_facts(net, data)
     try:
         with devices.cpu_threads(cell.threads):
+            net = build_model(cell, data)  # a width too large for memory fails here, on the host
+            base["model"] = model_facts(net, data)
             return _train(cell, data, net, base, clock, progress, step_factory)
     except Exception as exc:  # noqa: BLE001 - only out-of-memory is turned into a record here
         if not devices.is_out_of_memory(exc):
             raise
-        devices.release_memory(cell.device)
-        return Record(status="oom", created_utc=_now(), message=(
-            f"out of memory at batch size {cell.batch_size}, width {cell.width:g}: {str(exc).splitlines()[0]}"),
-            memory=devices.peak_memory(cell.device), **base)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # Out of memory. Outside the except block the traceback, and the tensors its frames hold, are gone, so
+    # emptying the allocator cache really frees the cell's memory for the next one.
+    net = None
+    memory = devices.peak_memory(cell.device)
+    devices.release_memory(cell.device)
+    return Record(status="oom", created_utc=_now(), memory=memory, message=(
+        f"out of memory at batch size {cell.batch_size}, width {cell.width:g}: {reason}"), **base)
 
 
 def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
