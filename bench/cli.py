@@ -148,14 +148,14 @@ def cmd_run(args) -> int:
         raise UserError("--resume needs --out: give the results folder of the run to resume")
     out = Path(args.out) if args.out else default_out_dir()
     check_writable(out)
+    data = datasets.load(config.dataset, args.data_dir, config.seed)
+    config = _with_dataset(config, data.name)
+    plan = runner.plan(config, data, out / RECORDS_FILE, resume=args.resume)  # the last check of the input
     missing = [d for d in config.devices if not devices.is_present(d)]
     if missing:
         print(f"bench: {', '.join(missing)} not present on this machine (present: "
               f"{', '.join(devices.available())}); recording them as unavailable, running the rest", file=sys.stderr)
-    data = datasets.load(config.dataset, args.data_dir, config.seed)
     print(f"dataset: {data.name} ({data.reason})", file=sys.stderr)
-    config = _with_dataset(config, data.name)
-    plan = runner.plan(config, data, out / RECORDS_FILE, resume=args.resume)
     for line in plan.warnings:
         print(f"bench: warning: {line}", file=sys.stderr)
     writer = RecordWriter(out)
