@@ -84,16 +84,17 @@ def _check_types(d: dict) -> None:
         if name in d and not isinstance(d[name], str):
             raise ValueError(f"{name} must be a string, got {type(d[name]).__name__}")
     cell = d["cell"]
-    if not isinstance(cell.get("device"), str):
-        raise ValueError("cell.device must be a device string such as cpu or cuda:0")
+    for name in ("device", "dataset"):
+        if not isinstance(cell.get(name), str):
+            raise ValueError(f"cell.{name} must be a string")
     try:
         CellConfig.from_dict(cell)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"cell is not a valid cell configuration ({type(exc).__name__}: {exc})") from None
     timing = d.get("timing", {})
     steps = timing.get("step_seconds", [])
-    if not (isinstance(steps, list) and all(_is_number(v) for v in steps)):
-        raise ValueError("timing.step_seconds must be a list of numbers")
+    if not (isinstance(steps, list) and all(_is_number(v) and v > 0 for v in steps)):
+        raise ValueError("timing.step_seconds must be a list of positive numbers")
     for name in ("train_seconds", "eval_seconds", "steps", "samples"):
         if timing.get(name) is not None and not _is_number(timing[name]):
             raise ValueError(f"timing.{name} must be a number")
