@@ -21,7 +21,16 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
-def _comma_list(text: str, convert, what: str) -> list:
+# Upper bounds that catch typos before they become a hung or crashed run (a fork bomb of DataLoader workers,
+# a billion accuracy checkpoints, a seed torch cannot take); each is far beyond any sensible setting.
+MAX_THREADS = 1024
+MAX_WORKERS = 256
+MAX_EVAL = 1000
+MAX_WIDTH = 1000  # the width-1000 net has 5e10 parameters
+MAX_SEED = 2**63 - 2  # torch seeds are 64-bit; the warm-up stream uses seed + 1
+
+
+def _comma_list(text: str, convert, what: str, maximum: float | None = None) -> list:
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         raise UserError(f"{what} is empty: give one value or a comma list")
@@ -33,27 +42,35 @@ def _comma_list(text: str, convert, what: str) -> list:
             raise UserError(f"cannot read {what} value {item!r}: give a comma list of numbers such as 1,4") from None
         if value <= 0 or value != value or value == float("inf"):
             raise UserError(f"{what} must be positive, got {item!r}")
+        if maximum is not None and value > maximum:
+            raise UserError(f"{what} must be at most {maximum:g}, got {item!r}")
         out.append(value)
     return out
 
 
-def _positive_float(text: str, what: str) -> float:
+def _number(text: str, what: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise UserError(f"cannot read {what} {text!r}: give a positive number") from None
+        raise UserError(f"cannot read {what} {text!r}: give a number") from None
+
+
+def _positive_float(text: str, what: str) -> float:
+    value = _number(text, what)
     if not (value > 0 and value != float("inf")):
         raise UserError(f"{what} must be a positive number, got {text!r}")
     return value
 
 
-def _count(text: str, what: str, minimum: int = 0) -> int:
+def _count(text: str, what: str, minimum: int = 0, maximum: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise UserError(f"cannot read {what} {text!r}: give a whole number") from None
     if value < minimum:
         raise UserError(f"{what} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise UserError(f"{what} must be at most {maximum}, got {text.strip()!r}")
     return value
 
 
@@ -118,16 +135,17 @@ def run_config(args):
             raise UserError("--pipeline is empty: use tutorial, resident or tutorial,resident")
         batches = _comma_list(args.batch_size or "4", int, "--batch-size")
         configs = tuple((p, b) for p in pipelines for b in batches)
-    widths = _comma_list(args.width, float, "--width")
-    threads = _comma_list(args.threads, int, "--threads") if args.threads else [devices.default_threads()]
-    eval_points = 0 if args.eval.strip().lower() == "none" else _count(args.eval, "--eval", 1)
+    widths = _comma_list(args.width, float, "--width", MAX_WIDTH)
+    threads = _comma_list(args.threads, int, "--threads", MAX_THREADS) if args.threads else [devices.default_threads()]
+    eval_points = 0 if args.eval.strip().lower() == "none" else _count(args.eval, "--eval", 1, MAX_EVAL)
     try:
         budget = Budget.parse(args.budget or DEFAULT_BUDGET)
         config = RunConfig(
             dataset=args.dataset, devices=tuple(dev), configs=configs, widths=tuple(widths), threads=tuple(threads),
             budget=budget, lr=_positive_float(args.lr, "--lr") if args.lr is not None else None,
-            momentum=float(args.momentum), seed=_count(args.seed, "--seed"), eval_points=eval_points,
-            warmup_steps=_count(args.warmup, "--warmup"), workers=_count(args.workers, "--workers"),
+            momentum=_number(args.momentum, "--momentum"), seed=_count(args.seed, "--seed", 0, MAX_SEED),
+            eval_points=eval_points, warmup_steps=_count(args.warmup, "--warmup"),
+            workers=_count(args.workers, "--workers", 0, MAX_WORKERS),
         )
         config.cells()  # every cell validates itself before anything is trained or written
         return config
@@ -206,7 +224,7 @@ def cmd_data(args) -> int:
         path = datasets.download(args.name, args.data_dir)
         print(f"{args.name} is in {path}")
         return 0
-    d = datasets.load(args.dataset, args.data_dir, _count(args.seed, "--seed"))
+    d = datasets.load(args.dataset, args.data_dir, _count(args.seed, "--seed", 0, MAX_SEED))
     print(f"{d.name}: {len(d.train_labels)} train / {len(d.test_labels)} test images of "
           f"{'x'.join(map(str, d.input_shape))}, {d.num_classes} classes\nsource: {d.source}\nwhy: {d.reason}")
     return 0
@@ -222,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         args.argv = argv
         return COMMANDS[args.command](args)
     except UserError as exc:
+        print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # a path given on the command line that the file system refuses, caught nowhere else
         print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

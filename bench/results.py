@@ -30,8 +30,12 @@ def check_writable(out_dir: str | Path) -> None:
     """Fail early, creating nothing, when out_dir could not be created or written."""
     path = Path(out_dir).absolute()
     existing = path
-    while not existing.exists():
-        existing = existing.parent
+    try:
+        while not existing.exists():
+            existing = existing.parent
+    except OSError as exc:  # a name too long, a folder we may not enter
+        raise UserError(f"cannot write results to {out_dir}: {exc.strerror or exc}; "
+                        f"choose a writable folder with --out") from None
     if not existing.is_dir():
         raise UserError(f"cannot write results to {out_dir}: {existing} is a file, not a folder; "
                         f"choose a writable folder with --out")
@@ -92,16 +96,22 @@ def record_files(paths: Iterable[str | Path]) -> list[Path]:
     """Expand folders to the results files under them; a path that does not exist is bad input."""
     files: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for pattern in RESULT_PATTERNS for f in p.rglob(pattern) if f.is_file())
-            if not found:
-                raise UserError(f"no results (*.jsonl or *.json) under {p}: give a folder written by `bench run`")
-            files += found
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise UserError(f"{p} does not exist: give a results folder or file written by `bench run`")
+        try:
+            files += _results_in(p)
+        except OSError as exc:  # a name too long, a folder we may not enter
+            raise UserError(f"cannot read {p}: {exc.strerror or exc}; give a results folder or file") from None
     return files
+
+
+def _results_in(p: Path) -> list[Path]:
+    if p.is_dir():
+        found = sorted(f for pattern in RESULT_PATTERNS for f in p.rglob(pattern) if f.is_file())
+        if not found:
+            raise UserError(f"no results (*.jsonl or *.json) under {p}: give a folder written by `bench run`")
+        return found
+    if p.is_file():
+        return [p]
+    raise UserError(f"{p} does not exist: give a results folder or file written by `bench run`")
 
 
 RECORD_START = '{"cell":'  # how every line Record.to_json writes begins: a line cut short still does
