@@ -231,3 +231,58 @@ def test_two_runs_into_one_folder_leave_both_sets_complete(tmp_path, fashion):
     assert lines[-1] == "" and all(json.loads(line) for line in lines[:-1])  # whole lines only
     assert_one_record_per_cell(out, 4)
     assert sorted(r.cell["batch_size"] for r in records_of(out)) == [4, 8, 16, 32]
+
+
+# --- append only --------------------------------------------------------------------------------------------
+
+
+def snapshot(folder):
+    return {p: (p.stat().st_ino, p.read_bytes()) for p in folder.rglob("*") if p.is_file()}
+
+
+def assert_only_appended(before, after):
+    for path, (inode, data) in before.items():
+        assert path in after, f"{path} was removed"
+        new_inode, new_data = after[path]
+        assert new_inode == inode, f"{path} was replaced by another file"
+        assert new_data[: len(data)] == data, f"{path} was rewritten, not appended to"
+
+
+def test_no_command_rewrites_a_results_file(capsys, tmp_path, fashion, monkeypatch):
+    import functools
+
+    import torch
+
+    from bench import runner
+    from bench.results import load
+    from bench.train import train
+    from tests.test_faults import faulty_steps, raiser
+
+    out = tmp_path / "out"
+    grid = run_args(fashion, out, "4,8")
+    assert main(grid) == 0
+    steps = [
+        lambda: main(grid),  # the same grid again: a second set of records
+        lambda: main(run_args(fashion, out, "4,8,16", "1", "4steps", "--resume")),
+        lambda: main(run_args(fashion, out, "4,8,16", "1", "4steps", "--resume")),  # nothing left to do
+        lambda: main(run_args(fashion, out, "0")),  # bad input
+        lambda: main(run_args(fashion, out, "4", "1", "9steps", "--resume")),  # refused: other arguments
+        lambda: main(run_args(fashion, out, "32,64", "1", "4steps")),  # Ctrl-C in its second cell
+        lambda: main(run_args(fashion, out, "4", "2")),  # out of memory, recorded
+        lambda: load(out),
+        lambda: main(["report", str(out)]),  # until `bench report` and `bench compare` are merged, these
+        lambda: main(["compare", str(out), str(out)]),  # are rejected as unknown commands
+    ]
+    faults = {5: KeyboardInterrupt(), 6: torch.cuda.OutOfMemoryError("CUDA out of memory.")}
+    sizes = []
+    for i, step in enumerate(steps):
+        before = snapshot(out)
+        with monkeypatch.context() as m:
+            if i in faults:
+                m.setattr(runner, "train", functools.partial(train, step_factory=faulty_steps(
+                    2 if i == 5 else 1, 2, raiser(faults[i]))))
+            step()
+        capsys.readouterr()
+        assert_only_appended(before, snapshot(out))
+        sizes.append(len(records_of(out)))
+    assert sizes[:8] == [4, 5, 5, 5, 5, 6, 7, 7]
