@@ -38,7 +38,7 @@ class Bars:
     def cell_stopped(self, cell: CellConfig, reason: str) -> None:
         """The cell ended without a record (Ctrl-C, a fault): close its bar so the next line starts clean."""
         if self.bar is not None:
-            self.bar.set_postfix_str(reason)
+            self.bar.set_postfix_str(reason, refresh=False)
             self.bar.close()
             self.bar = None
 

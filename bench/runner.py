@@ -143,9 +143,9 @@ def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | N
     for i, cell in enumerate(p.cells):
         if cell.key not in todo:
             continue
-        if hooks:
-            hooks.cell_started(cell, i, len(p.cells))
         try:
+            if hooks:
+                hooks.cell_started(cell, i, len(p.cells))
             if cell.device in present:
                 record = train_cell(cell, data, env, run_id, clock=clock, progress=hooks.progress if hooks else None)
             else:
