@@ -186,8 +186,8 @@ def cmd_run(args) -> int:
     except runner.RunStopped as stop:
         interrupted = isinstance(stop, runner.Interrupted)
         then = "resume with" if interrupted else "once the cause is fixed, resume with"
-        print(f"bench: {'' if interrupted else 'error: '}{stop}; {then}: {resume_command(args, writer.dir)}",
-              file=sys.stderr)
+        print(f"bench: {'' if interrupted else 'error: '}{_one_line(str(stop))}; {then}: "
+              f"{resume_command(args, writer.dir)}", file=sys.stderr)
         return EXIT_INTERRUPTED if interrupted else EXIT_FAULT
     df = to_frame(list(plan.done) + records)
     print()
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(text: str) -> str:
-    """Bad input is reported on one line even when it quotes a value that holds a line break."""
+    """An error is reported on one line even when it quotes a value (a path, say) that holds a line break."""
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
