@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
 from bench.errors import UserError
 
+EXIT_FAULT = 1  # a run stopped by a fault (a dead DataLoader worker, a lost device); finished records are kept
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 class Parser(argparse.ArgumentParser):
@@ -18,7 +21,16 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
-def _comma_list(text: str, convert, what: str) -> list:
+# Upper bounds that catch typos before they become a hung or crashed run (a fork bomb of DataLoader workers,
+# a billion accuracy checkpoints, a seed torch cannot take); each is far beyond any sensible setting.
+MAX_THREADS = 1024
+MAX_WORKERS = 256
+MAX_EVAL = 1000
+MAX_WIDTH = 1000  # the width-1000 net has 5e10 parameters
+MAX_SEED = 2**63 - 2  # torch seeds are 64-bit; the warm-up stream uses seed + 1
+
+
+def _comma_list(text: str, convert, what: str, maximum: float | None = None) -> list:
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         raise UserError(f"{what} is empty: give one value or a comma list")
@@ -30,27 +42,35 @@ def _comma_list(text: str, convert, what: str) -> list:
             raise UserError(f"cannot read {what} value {item!r}: give a comma list of numbers such as 1,4") from None
         if value <= 0 or value != value or value == float("inf"):
             raise UserError(f"{what} must be positive, got {item!r}")
+        if maximum is not None and value > maximum:
+            raise UserError(f"{what} must be at most {maximum:g}, got {item!r}")
         out.append(value)
     return out
 
 
-def _positive_float(text: str, what: str) -> float:
+def _number(text: str, what: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise UserError(f"cannot read {what} {text!r}: give a positive number") from None
+        raise UserError(f"cannot read {what} {text!r}: give a number") from None
+
+
+def _positive_float(text: str, what: str) -> float:
+    value = _number(text, what)
     if not (value > 0 and value != float("inf")):
         raise UserError(f"{what} must be a positive number, got {text!r}")
     return value
 
 
-def _count(text: str, what: str, minimum: int = 0) -> int:
+def _count(text: str, what: str, minimum: int = 0, maximum: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise UserError(f"cannot read {what} {text!r}: give a whole number") from None
     if value < minimum:
         raise UserError(f"{what} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise UserError(f"{what} must be at most {maximum}, got {text.strip()!r}")
     return value
 
 
@@ -81,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "tutorial), fast, or options joined by + from amp, channels_last, cudnn, compile, cudagraph, "
                    "pinned (e.g. none,amp+channels_last)")
     r.add_argument("--out", default=None, help="results folder (default results/<UTC time>-<host>)")
+    r.add_argument("--resume", action="store_true", help="measure only the cells that have no record in --out "
+                   "yet (give the same arguments as the run you resume)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
 
     d = sub.add_parser("data", help="fetch or inspect datasets")
@@ -116,22 +138,23 @@ def run_config(args):
             raise UserError("--pipeline is empty: use tutorial, resident or tutorial,resident")
         batches = _comma_list(args.batch_size or "4", int, "--batch-size")
         configs = tuple((p, b) for p in pipelines for b in batches)
-    widths = _comma_list(args.width, float, "--width")
-    threads = _comma_list(args.threads, int, "--threads") if args.threads else [devices.default_threads()]
+    widths = _comma_list(args.width, float, "--width", MAX_WIDTH)
+    threads = _comma_list(args.threads, int, "--threads", MAX_THREADS) if args.threads else [devices.default_threads()]
     from bench import tuning
 
     try:
         tunes = tuning.parse(args.tune)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    eval_points = 0 if args.eval.strip().lower() == "none" else _count(args.eval, "--eval", 1)
+    eval_points = 0 if args.eval.strip().lower() == "none" else _count(args.eval, "--eval", 1, MAX_EVAL)
     try:
         budget = Budget.parse(args.budget or DEFAULT_BUDGET)
         config = RunConfig(
             dataset=args.dataset, devices=tuple(dev), configs=configs, widths=tuple(widths), threads=tuple(threads),
             budget=budget, lr=_positive_float(args.lr, "--lr") if args.lr is not None else None,
-            momentum=float(args.momentum), seed=_count(args.seed, "--seed"), eval_points=eval_points,
-            warmup_steps=_count(args.warmup, "--warmup"), workers=_count(args.workers, "--workers"),
+            momentum=_number(args.momentum, "--momentum"), seed=_count(args.seed, "--seed", 0, MAX_SEED),
+            eval_points=eval_points, warmup_steps=_count(args.warmup, "--warmup"),
+            workers=_count(args.workers, "--workers", 0, MAX_WORKERS),
             tunes=tunes,
         )
         config.cells()  # every cell validates itself before anything is trained or written
@@ -143,31 +166,59 @@ def run_config(args):
 def cmd_run(args) -> int:
     from bench import data as datasets
     from bench import devices, runner, table
-    from bench.results import RecordWriter, check_writable, default_out_dir, to_frame
     from bench.progress import Bars
+    from bench.results import RECORDS_FILE, RecordWriter, check_writable, default_out_dir, to_frame
 
     config = run_config(args)
+    if args.out is not None and not args.out.strip():
+        raise UserError("--out is empty: give a results folder")
+    if args.resume and args.out is None:
+        raise UserError("--resume needs --out: give the results folder of the run to resume")
     out = Path(args.out) if args.out else default_out_dir()
     check_writable(out)
+    data = datasets.load(config.dataset, args.data_dir, config.seed)
+    config = _with_dataset(config, data.name)
+    plan = runner.plan(config, data, out / RECORDS_FILE, resume=args.resume)  # the last check of the input
     missing = [d for d in config.devices if not devices.is_present(d)]
     if missing:
         print(f"bench: {', '.join(missing)} not present on this machine (present: "
               f"{', '.join(devices.available())}); recording them as unavailable, running the rest", file=sys.stderr)
-    data = datasets.load(config.dataset, args.data_dir, config.seed)
     print(f"dataset: {data.name} ({data.reason})", file=sys.stderr)
-    config = _with_dataset(config, data.name)
+    for line in plan.warnings:
+        print(f"bench: warning: {line}", file=sys.stderr)
     writer = RecordWriter(out)
+    if args.resume:
+        print(plan.describe(writer.path), file=sys.stderr)
     hooks = Bars(enabled=not args.quiet)
-    cells = config.cells()
-    print(f"{len(cells)} cells, budget {config.budget} each; results in {writer.path}", file=sys.stderr)
-    records = runner.run(config, data, writer, hooks)
-    df = to_frame(records)
+    print(f"{len(plan.todo)} cells, budget {config.budget} each; results in {writer.path}", file=sys.stderr)
+    try:
+        records = runner.run(config, data, writer, hooks, plan=plan)
+    except runner.RunStopped as stop:
+        interrupted = isinstance(stop, runner.Interrupted)
+        then = "resume with" if interrupted else "once the cause is fixed, resume with"
+        print(f"bench: {'' if interrupted else 'error: '}{_one_line(str(stop))}; {then}: "
+              f"{resume_command(args, writer.dir)}", file=sys.stderr)
+        return EXIT_INTERRUPTED if interrupted else EXIT_FAULT
+    df = to_frame(list(plan.done) + records)
     print()
     print(table.summary(df))
     for line in table.noisy_cells(df):
         print(line, file=sys.stderr)
     print(f"\nresults: {writer.path}  (load with bench.results.load({str(writer.dir)!r}))")
     return 0
+
+
+def resume_command(args, out: Path) -> str:
+    """The command line that resumes this run: as typed, plus --out (when it was the default) and --resume."""
+    words = list(args.argv)
+    if args.out is None:
+        words += ["--out", str(out)]
+    if not args.resume:
+        words.append("--resume")
+    prog = ["bench"]
+    if sys.argv and sys.argv[0].endswith("__main__.py") and getattr(sys, "orig_argv", [])[1:3] == ["-m", "bench"]:
+        prog = sys.orig_argv[:3]  # run as `python -m bench`: repeat the same interpreter
+    return shlex.join(prog + words)
 
 
 def _with_dataset(config, name: str):
@@ -183,7 +234,7 @@ def cmd_data(args) -> int:
         path = datasets.download(args.name, args.data_dir)
         print(f"{args.name} is in {path}")
         return 0
-    d = datasets.load(args.dataset, args.data_dir, _count(args.seed, "--seed"))
+    d = datasets.load(args.dataset, args.data_dir, _count(args.seed, "--seed", 0, MAX_SEED))
     print(f"{d.name}: {len(d.train_labels)} train / {len(d.test_labels)} test images of "
           f"{'x'.join(map(str, d.input_shape))}, {d.num_classes} classes\nsource: {d.source}\nwhy: {d.reason}")
     return 0
@@ -193,15 +244,25 @@ COMMANDS = {"run": cmd_run, "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv
         return COMMANDS[args.command](args)
     except UserError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
+        print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # a path given on the command line that the file system refuses, caught nowhere else
+        print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _one_line(text: str) -> str:
+    """An error is reported on one line even when it quotes a value (a path, say) that holds a line break."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 if __name__ == "__main__":

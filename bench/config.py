@@ -104,6 +104,7 @@ class CellConfig:
         _positive_int("threads", self.threads)
         if not (isinstance(self.width, (int, float)) and math.isfinite(self.width) and self.width > 0):
             raise ValueError(f"width must be a positive number, got {self.width!r}")
+        object.__setattr__(self, "width", float(self.width))  # width 1 and 1.0 are one cell, with one key
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
@@ -173,7 +174,8 @@ class RunConfig:
 
     def cells(self) -> list[CellConfig]:
         """The grid, devices outermost. Thread counts vary only on the CPU: a GPU cell runs once, with the
-        largest thread count listed, rather than repeating identical GPU work per CPU setting."""
+        largest thread count listed, rather than repeating identical GPU work per CPU setting. A value listed
+        twice (--batch-size 4,4) gives one cell: a cell is identified by its key, one record each."""
         from bench.tuning import resolve
 
         out: dict[str, CellConfig] = {}
@@ -188,5 +190,5 @@ class RunConfig:
                     warmup_steps=self.warmup_steps, workers=self.workers, tune=resolve(tune, device, pipeline),
                     variant="+".join(tune),
                 )
-                out.setdefault(cell.key, cell)  # `fast` can resolve to a variant listed already
+                out.setdefault(cell.key, cell)  # the first of equal cells wins, in grid order
         return list(out.values())

@@ -76,6 +76,14 @@ class Dataset:
 
 def load(name: str, data_dir: str | Path | None = None, seed: int = 0) -> Dataset:
     """Load a dataset by name; never downloads. `seed` only matters for synthetic data."""
+    try:
+        return _load(name, data_dir, seed)
+    except OSError as exc:  # looking into a folder we may not enter, or a name too long for the file system
+        raise UserError(f"cannot look for {name} data in {exc.filename or data_dir}: {exc.strerror or exc}; "
+                        f"give a readable --data-dir") from None
+
+
+def _load(name: str, data_dir: str | Path | None, seed: int) -> Dataset:
     if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
     if name == "synthetic":

@@ -6,6 +6,7 @@ No other module calls torch.cuda or torch.mps directly; the CPU path never synch
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import platform
 import resource
@@ -123,7 +124,9 @@ def peak_memory(device: str) -> dict:
 
 
 def release_memory(device: str) -> None:
-    """Empty the allocator cache, e.g. after an out-of-memory error, so the next cell starts clean."""
+    """Free what nothing references any more and empty the allocator cache, e.g. after an out-of-memory
+    error, so the next cell starts clean."""
+    gc.collect()  # tensors caught in reference cycles (a failed step's autograd graph) go first
     k = kind(device)
     if k == "cuda":
         torch.cuda.empty_cache()
@@ -132,9 +135,11 @@ def release_memory(device: str) -> None:
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
+    """A device's or the host's allocator refused memory (torch reports the CPU's as a RuntimeError)."""
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
 @contextlib.contextmanager

@@ -10,10 +10,6 @@ from bench.records import Record
 TRAIN_STEP_SCHEMA = "bench-train-step/1"  # extra_info["schema"] of tests/benchmarks/test_train_step.py
 
 
-def is_benchmark_document(doc) -> bool:
-    return isinstance(doc, dict) and "benchmarks" in doc and "machine_info" in doc
-
-
 def records(path: str | Path, doc: dict) -> list[Record]:
     """One ok record per train-step benchmark in the document; other benchmarks in it are ignored.
 

@@ -35,6 +35,13 @@ class Bars:
         self.bar.set_postfix_str(note, refresh=False)
         self.bar.update((round(done, 1) if self.unit == "s" else int(done)) - self.bar.n)
 
+    def cell_stopped(self, cell: CellConfig, reason: str) -> None:
+        """The cell ended without a record (Ctrl-C, a fault): close its bar so the next line starts clean."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(reason, refresh=False)
+            self.bar.close()
+            self.bar = None
+
     def cell_finished(self, record: Record) -> None:
         if self.bar is not None:
             if record.status != "ok":

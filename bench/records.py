@@ -50,6 +50,7 @@ class Record:
         missing = {"cell", "status", "run_id", "created_utc", "env"} - d.keys()
         if missing:
             raise ValueError(f"record lacks {', '.join(sorted(missing))}")
+        _check_types(d)
         return cls(**{k: v for k, v in d.items() if k in names})
 
     @property
@@ -57,6 +58,54 @@ class Record:
         from bench.config import CellConfig
 
         return CellConfig.from_dict(self.cell).key
+
+
+_OBJECTS = ("cell", "env", "dataset", "model", "timing", "memory", "profile")
+_LISTS = ("accuracy_curve", "loss_curve")
+_TEXTS = ("status", "run_id", "created_utc", "device_name", "message")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_types(d: dict) -> None:
+    """Refuse a line whose fields have the wrong shape, so every record read back can be tabulated
+    (a hand-edited or foreign line fails here, naming the field, rather than deep inside a report)."""
+    from bench.config import CellConfig
+
+    for name in _OBJECTS:
+        if name in d and not isinstance(d[name], dict):
+            raise ValueError(f"{name} must be a JSON object, got {type(d[name]).__name__}")
+    for name in _LISTS:
+        if name in d and not isinstance(d[name], list):
+            raise ValueError(f"{name} must be a JSON list, got {type(d[name]).__name__}")
+    for name in _TEXTS:
+        if name in d and not isinstance(d[name], str):
+            raise ValueError(f"{name} must be a string, got {type(d[name]).__name__}")
+    cell = d["cell"]
+    for name in ("device", "dataset"):
+        if not isinstance(cell.get(name), str):
+            raise ValueError(f"cell.{name} must be a string")
+    try:
+        CellConfig.from_dict(cell)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"cell is not a valid cell configuration ({type(exc).__name__}: {exc})") from None
+    timing = d.get("timing", {})
+    steps = timing.get("step_seconds", [])
+    if not (isinstance(steps, list) and all(_is_number(v) and v > 0 for v in steps)):
+        raise ValueError("timing.step_seconds must be a list of positive numbers")
+    for name in ("train_seconds", "eval_seconds", "steps", "samples"):
+        if timing.get(name) is not None and not _is_number(timing[name]):
+            raise ValueError(f"timing.{name} must be a number")
+    for name in ("parameters", "train_flops_per_image"):
+        if d.get("model", {}).get(name) is not None and not _is_number(d["model"][name]):
+            raise ValueError(f"model.{name} must be a number")
+    for point in d.get("accuracy_curve", []):
+        if not (isinstance(point, dict) and _is_number(point.get("accuracy")) and _is_number(point.get("seconds"))):
+            raise ValueError("accuracy_curve must hold objects with numeric accuracy and seconds")
+    if not isinstance(d["env"].get("git") or {}, dict):
+        raise ValueError("env.git must be a JSON object")
 
 
 def _finite(value):

@@ -1,9 +1,11 @@
-"""Running a grid: every cell in turn on its device, each record written the moment its cell ends."""
+"""Running a grid: every cell in turn on its device, each record on disk the moment its cell ends; resumable."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from bench import devices
@@ -11,8 +13,9 @@ from bench.config import CellConfig, RunConfig
 from bench.data import Dataset
 from bench.devices import Clock
 from bench.env import environment
+from bench.errors import UserError
 from bench.records import Record
-from bench.results import RecordWriter
+from bench.results import RecordWriter, read_records
 from bench.train import dataset_facts, train
 
 
@@ -22,6 +25,95 @@ class Hooks(Protocol):
     def cell_started(self, cell: CellConfig, index: int, count: int) -> None: ...
     def progress(self, done: float, total: float, note: str) -> None: ...
     def cell_finished(self, record: Record) -> None: ...
+    # optional: cell_stopped(cell, reason), when a cell ends without a record (Ctrl-C, a fault)
+
+
+class RunStopped(Exception):
+    """The run ended before its last cell. Every finished cell's record is on disk; the cell in progress has
+    none, so resuming (same arguments, same results folder) measures it and the cells after it."""
+
+    def __init__(self, reason: str, cell: CellConfig, index: int, count: int, finished: int, path: Path):
+        self.reason, self.cell, self.index, self.count = reason, cell, index, count
+        self.finished, self.path = finished, path
+        super().__init__(str(self))
+
+    def where(self) -> str:
+        return f"cell {self.index + 1} of {self.count} ({self.cell.label})"
+
+    def kept(self) -> str:
+        return f"{self.finished} of {self.count} cells are recorded in {self.path}"
+
+
+class Interrupted(RunStopped):
+    """Ctrl-C (KeyboardInterrupt) during a cell."""
+
+    def __str__(self) -> str:
+        return f"interrupted during {self.where()}, which is dropped; {self.kept()}"
+
+
+class CellFailed(RunStopped):
+    """A fault that says nothing about the cell itself, so no record describes it: a DataLoader worker died,
+    the device went away. Out of memory and divergence are not faults: they are the cell's record."""
+
+    def __str__(self) -> str:
+        return f"{self.where()} failed and has no record ({self.reason}); {self.kept()}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run measures: the grid, minus (on resume) the cells that already have a record in the folder."""
+
+    cells: tuple[CellConfig, ...]  # the whole grid, in order
+    done: tuple[Record, ...] = ()  # records already in the results file for cells of this grid, one per cell
+    other: int = 0  # records in the results file for cells outside this grid (left alone)
+    warnings: tuple[str, ...] = ()  # from reading the results file (e.g. a torn last line)
+
+    @property
+    def todo(self) -> list[CellConfig]:
+        done = {r.key for r in self.done}
+        return [c for c in self.cells if c.key not in done]
+
+    def describe(self, path: Path) -> str:
+        """One line for a resumed run."""
+        others = f"; {self.other} records there are from other arguments and are left alone" if self.other else ""
+        return (f"resuming {path}: skipping {len(self.done)} of {len(self.cells)} cells that already have a record, "
+                f"measuring the other {len(self.todo)}{others}")
+
+
+def plan(config: RunConfig, data: Dataset, path: Path, resume: bool = False) -> Plan:
+    """Check the grid against the data and, when resuming, against the records already in `path`.
+
+    Resume skips every cell whose key (CellConfig.key: everything the cell measures) already has a record,
+    whatever its status: an oom or diverged cell is a result, not a gap. A folder whose records are all from
+    other arguments is refused: resuming it would start a second, unrelated grid there.
+    """
+    cells = tuple(config.cells())
+    train_size = len(data.train_labels)
+    for cell in cells:
+        if cell.batch_size > train_size:
+            raise UserError(f"--batch-size {cell.batch_size} is larger than the {train_size} training images of "
+                            f"{data.name}: choose at most {train_size}")
+    if not resume:
+        return Plan(cells)
+    if not path.is_file():
+        raise UserError(f"--resume: {path} does not exist, so there is nothing to resume; give the --out of the "
+                        f"run to resume, or drop --resume to start a new run")
+    warnings: list[str] = []
+    existing = read_records(path, warnings)
+    by_key = {c.key: c for c in cells}
+    done: dict[str, Record] = {}
+    other = 0
+    for r in existing:
+        key = r.key
+        if key in by_key:
+            done.setdefault(key, r)
+        else:
+            other += 1
+    if existing and not done:
+        raise UserError(f"--resume: none of the {len(existing)} records in {path} is a cell of this grid, so they "
+                        f"come from other arguments; give the same arguments as the run you are resuming, "
+                        f"or drop --resume")
+    return Plan(cells, tuple(done.values()), other, tuple(warnings))
 
 
 def unavailable(cell: CellConfig, data: Dataset, env: dict, run_id: str) -> Record:
@@ -32,22 +124,54 @@ def unavailable(cell: CellConfig, data: Dataset, env: dict, run_id: str) -> Reco
 
 
 def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | None = None,
-        clock: Clock = time.perf_counter) -> list[Record]:
-    """Train every cell of the grid and append its record to the writer; returns the records in order."""
+        clock: Clock = time.perf_counter, *, plan: Plan | None = None, train_cell=None) -> list[Record]:
+    """Train every cell of the plan (default: the whole grid) and append each record to the writer the moment
+    its cell ends; returns the new records in order.
+
+    Ctrl-C raises Interrupted and a fault (RuntimeError or OSError: a dead DataLoader worker, a lost device)
+    raises CellFailed; either way the cell in progress is dropped and the finished records stay on disk.
+    `train_cell` replaces train() (tests inject faults with it).
+    """
+    p = plan if plan is not None else Plan(tuple(config.cells()))
+    train_cell = train_cell or train
     env = environment()
     run_id = writer.dir.name
     present = set(devices.available())
-    cells = config.cells()
+    todo = {c.key for c in p.todo}
+    finished = len(p.done)
     records = []
-    for i, cell in enumerate(cells):
-        if hooks:
-            hooks.cell_started(cell, i, len(cells))
-        if cell.device in present:
-            record = train(cell, data, env, run_id, clock=clock, progress=hooks.progress if hooks else None)
-        else:
-            record = unavailable(cell, data, env, run_id)
-        writer.append(record)
+    for i, cell in enumerate(p.cells):
+        if cell.key not in todo:
+            continue
+        try:
+            if hooks:
+                hooks.cell_started(cell, i, len(p.cells))
+            if cell.device in present:
+                record = train_cell(cell, data, env, run_id, clock=clock, progress=hooks.progress if hooks else None)
+            else:
+                record = unavailable(cell, data, env, run_id)
+            writer.append(record)
+        except KeyboardInterrupt:
+            _stopped(hooks, cell, "interrupted")
+            raise Interrupted("Ctrl-C", cell, i, len(p.cells), finished, writer.path) from None
+        except (RuntimeError, OSError) as exc:
+            _stopped(hooks, cell, "failed")
+            raise CellFailed(_brief(exc), cell, i, len(p.cells), finished, writer.path) from exc
+        finished += 1
         records.append(record)
         if hooks:
             hooks.cell_finished(record)
     return records
+
+
+def _stopped(hooks, cell: CellConfig, reason: str) -> None:
+    stop = getattr(hooks, "cell_stopped", None)
+    if stop is not None:
+        stop(cell, reason)
+
+
+def _brief(exc: BaseException, limit: int = 240) -> str:
+    """An exception as one short line: its type and the first line of its message."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -135,13 +135,12 @@ def restore_state(net: nn.Module, optimizer: torch.optim.Optimizer, snapshot) ->
 def train(cell: CellConfig, data: Dataset, env: dict, run_id: str, *, clock: Clock = time.perf_counter,
           progress: Progress | None = None, step_factory=None) -> Record:
     """Train one cell and return its record. Faults the user can meet (out of memory, divergence, a tuned
-    option the device cannot do) become the record's status, not exceptions.
+    option the device cannot do) become the record's status, not exceptions; any other exception (a bug, a dead
+    DataLoader worker, a lost device) propagates, and the caller decides.
 
     step_factory(net, optimizer, host_loss) -> step replaces the cell's training step (tests inject faults)."""
     base = dict(cell=cell.to_dict(), run_id=run_id, env=env, device_name=devices.name(cell.device),
                 dataset=dataset_facts(data))
-    net = build_model(cell, data)
-    base["model"] = model_facts(net, data)
     reason = tuning.unsupported(cell.tune, cell.device, cell.pipeline)
     if reason:
         return Record(status="unsupported", created_utc=_now(), message=reason, **base)
@@ -150,14 +149,20 @@ def train(cell: CellConfig, data: Dataset, env: dict, run_id: str, *, clock: Clo
             return tuning.make_step(cell.tune, cell.device, net, optimizer, host_loss)
     try:
         with devices.cpu_threads(cell.threads), tuning.applied(cell.tune):
+            net = build_model(cell, data)  # a width too large for memory fails here, on the host
+            base["model"] = model_facts(net, data)
             return _train(cell, data, net, base, clock, progress, step_factory)
     except Exception as exc:  # noqa: BLE001 - only out-of-memory is turned into a record here
         if not devices.is_out_of_memory(exc):
             raise
-        devices.release_memory(cell.device)
-        return Record(status="oom", created_utc=_now(), message=(
-            f"out of memory at batch size {cell.batch_size}, width {cell.width:g}: {str(exc).splitlines()[0]}"),
-            memory=devices.peak_memory(cell.device), **base)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # Out of memory. Outside the except block the traceback, and the tensors its frames hold, are gone, so
+    # emptying the allocator cache really frees the cell's memory for the next one.
+    net = None
+    memory = devices.peak_memory(cell.device)
+    devices.release_memory(cell.device)
+    return Record(status="oom", created_utc=_now(), memory=memory, message=(
+        f"out of memory at batch size {cell.batch_size}, width {cell.width:g}: {reason}"), **base)
 
 
 def _train(cell, data, net, base, clock, progress, step_factory) -> Record:

@@ -15,9 +15,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture
 def fashion(tmp_path):
-    """A tiny Fashion-MNIST in the real idx format: 200 train and 50 test images."""
+    """A tiny Fashion-MNIST in the real idx format: 300 train images (more than the default resident batch of
+    256, since a batch larger than the training set is refused) and 50 test images."""
     folder = tmp_path / "fm"
-    write_fashion(folder, gz=True, n_train=200, n_test=50)
+    write_fashion(folder, gz=True, n_train=300, n_test=50)
     return folder
 
 
@@ -123,7 +124,7 @@ def test_absent_device_is_named_and_the_others_still_run(capsys, tmp_path, fashi
 def test_data_show(capsys, fashion):
     assert main(["data", "show", "--dataset", "fashion-mnist", "--data-dir", str(fashion)]) == 0
     out = capsys.readouterr().out
-    assert "200 train / 50 test images of 1x28x28" in out
+    assert "300 train / 50 test images of 1x28x28" in out
 
 
 def test_data_download_of_synthetic_is_refused(capsys):
