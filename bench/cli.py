@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", default="2", help="DataLoader workers for the tutorial pipeline (default 2)")
     r.add_argument("--out", default=None, help="results folder (default results/<UTC time>-<host>)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--breakdown", action=argparse.BooleanOptionalAction, default=True,
+                   help="after each ok cell, a separate profiling pass times data, copy, forward, backward and "
+                   "optimizer (default on; it never touches the timed numbers)")
 
     d = sub.add_parser("data", help="fetch or inspect datasets")
     dsub = d.add_subparsers(dest="data_command", parser_class=Parser, metavar="{download,show}")
@@ -150,7 +153,7 @@ def cmd_run(args) -> int:
     hooks = Bars(enabled=not args.quiet)
     cells = config.cells()
     print(f"{len(cells)} cells, budget {config.budget} each; results in {writer.path}", file=sys.stderr)
-    records = runner.run(config, data, writer, hooks)
+    records = runner.run(config, data, writer, hooks, breakdown=args.breakdown)
     df = to_frame(records)
     print()
     print(table.summary(df))

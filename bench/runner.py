@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import replace
 from typing import Protocol
 
 from bench import devices
+from bench.breakdown import profile_step
 from bench.config import CellConfig, RunConfig
 from bench.data import Dataset
 from bench.devices import Clock
@@ -32,8 +34,11 @@ def unavailable(cell: CellConfig, data: Dataset, env: dict, run_id: str) -> Reco
 
 
 def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | None = None,
-        clock: Clock = time.perf_counter) -> list[Record]:
-    """Train every cell of the grid and append its record to the writer; returns the records in order."""
+        clock: Clock = time.perf_counter, breakdown: bool = True) -> list[Record]:
+    """Train every cell of the grid and append its record to the writer; returns the records in order.
+
+    With breakdown, every ok cell also gets a step-time breakdown (bench.breakdown) from a separate
+    profiling pass after its timed training, stored in the record's profile."""
     env = environment()
     run_id = writer.dir.name
     present = set(devices.available())
@@ -46,6 +51,8 @@ def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | N
             record = train(cell, data, env, run_id, clock=clock, progress=hooks.progress if hooks else None)
         else:
             record = unavailable(cell, data, env, run_id)
+        if breakdown and record.status == "ok":
+            record = replace(record, profile=profile_step(cell, data))  # after the timed run: timings untouched
         writer.append(record)
         records.append(record)
         if hooks:
