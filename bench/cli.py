@@ -161,17 +161,16 @@ def run_config(args):
 def cmd_run(args) -> int:
     from bench import data as datasets
     from bench import devices, runner, table
-    from bench.results import RecordWriter, check_writable, default_out_dir, to_frame
+    from bench import prices, report
     from bench.progress import Bars
-
-    from bench import prices
+    from bench.results import RecordWriter, check_writable, default_out_dir, to_frame
 
     config = run_config(args)
     price_list = prices.parse(args.price)
     out = Path(args.out) if args.out else default_out_dir()
     check_writable(out)
     if args.report:
-        _check_reports_writable(args.reports)
+        report.check_writable(args.reports)
     missing = [d for d in config.devices if not devices.is_present(d)]
     if missing:
         print(f"bench: {', '.join(missing)} not present on this machine (present: "
@@ -191,8 +190,6 @@ def cmd_run(args) -> int:
         print(line, file=sys.stderr)
     print(f"\nresults: {writer.path}  (load with bench.results.load({str(writer.dir)!r}))")
     if args.report:
-        from bench import report
-
         try:
             path = report.render([writer.dir], report.ReportConfig(name=out.name, prices=price_list), args.reports)
             print(f"report: {path}")
@@ -202,37 +199,13 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _check_reports_writable(folder: str) -> None:
-    import os
-
-    path = Path(folder).absolute()
-    while not path.exists():
-        path = path.parent
-    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write reports to {folder}: {path} is not a writable folder; choose another with "
-                        f"--reports, or skip the report with --no-report")
-
-
-def _fraction(text: str | None, what: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text.strip().rstrip("%")) / (100 if text.strip().endswith("%") else 1)
-    except ValueError:
-        raise UserError(f"cannot read {what} {text!r}: give a fraction such as 0.6 or a percentage such as 60%") \
-            from None
-    if not 0 < value <= 1:
-        raise UserError(f"{what} must be between 0 and 100%, got {text!r}")
-    return value
-
-
 def cmd_report(args) -> int:
     from bench import prices, report
 
     try:
         config = report.ReportConfig(name=args.name or report.default_name(args.results),
                                      prices=prices.parse(args.price), baseline=args.baseline.strip().lower(),
-                                     target=_fraction(args.target, "--target"))
+                                     target=report.parse_target(args.target))
     except ValueError as exc:
         raise UserError(f"{exc}; choose another --name") from None
     warnings: list[str] = []

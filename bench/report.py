@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +38,31 @@ class ReportConfig:
             raise ValueError(f"report name must be a plain folder name, got {self.name!r}")
         if self.target is not None and not 0 < self.target <= 1:
             raise ValueError(f"target accuracy must be in (0, 1], got {self.target!r}")
+
+
+def check_writable(folder: str | Path) -> None:
+    """Fail before a run trains anything when its report could not be written."""
+    path = Path(folder).absolute()
+    while not path.exists():
+        path = path.parent
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write reports to {folder}: {path} is not a writable folder; choose another with "
+                        f"--reports, or skip the report with --no-report")
+
+
+def parse_target(text: str | None) -> float | None:
+    """--target: a fraction (0.6) or a percentage (60%)."""
+    if text is None:
+        return None
+    t = text.strip()
+    try:
+        value = float(t.rstrip("%")) / (100 if t.endswith("%") else 1)
+    except ValueError:
+        raise UserError(f"cannot read --target {text!r}: give a fraction such as 0.6 or a percentage such as 60%") \
+            from None
+    if not 0 < value <= 1:
+        raise UserError(f"--target must be between 0 and 100%, got {text!r}")
+    return value
 
 
 def default_name(paths: list[str | Path]) -> str:
@@ -190,7 +214,8 @@ def _cost_section(df: pd.DataFrame, config: ReportConfig) -> list:
         return out + [doc.Para("No cell finished with step times, so there is nothing to price.", "note")]
     if not config.prices:
         out.append(doc.Para("No prices given: render with `--price cpu=0.19 --price cuda=3.06` (per hour, any "
-                            "currency) to see cost per epoch and cost to the target accuracy. Times are below.", "note"))
+                            "currency) to see cost per epoch and cost to the target accuracy. Times are below.",
+                            "note"))
     else:
         given = ", ".join(f"{k} {v:g}/h" for k, v in sorted(config.prices.items()))
         out.append(doc.Para(f"Prices per hour: {given}. Devices without a price show '-'."))
@@ -248,36 +273,17 @@ def _cells_csv(df: pd.DataFrame) -> str:
     return flat.to_csv(index=False)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """A reader sees the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write(document: doc.Document, extras: dict, folder: Path) -> Path:
     """Write figures, CSVs, report.md and report.html, each atomically; returns report.html's path."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for image in document.images:
-            _atomic_write(folder / image.filename, image.png)
+            doc.write_atomic(folder / image.filename, image.png)
         for name in ("cells.csv", "speedups.csv"):
-            _atomic_write(folder / name, extras[name].encode())
+            doc.write_atomic(folder / name, extras[name].encode())
         md = f"{extras['subtitle']}\n\n" + doc.to_markdown(document).split("\n", 2)[2]
-        _atomic_write(folder / "report.md", (f"# {document.title}\n\n" + md).encode())
-        _atomic_write(folder / "report.html", doc.to_html(document, extras["subtitle"]).encode())
+        doc.write_atomic(folder / "report.md", (f"# {document.title}\n\n" + md).encode())
+        doc.write_atomic(folder / "report.html", doc.to_html(document, extras["subtitle"]).encode())
     except OSError as exc:
         raise UserError(f"cannot write the report to {folder}: {exc.strerror or exc}; "
                         f"choose a writable folder with --reports") from None
