@@ -131,10 +131,9 @@ def _verdict_section(v: verdict.Verdict, hosts: bool) -> list:
             rows.append([verdict.pair_label(p, hosts), p["pipeline"], str(p["batch_size"]), f"{p['width']:g}",
                          f"{p['images_per_s']:,.0f}", f"{p['base_images_per_s']:,.0f}",
                          f"{p['speedup']:.2f}x", f"{p['low']:.2f}-{p['high']:.2f}",
-                         doc.Cell(OUTCOME_TEXT[p["outcome"]], STATUS_STYLE[p["outcome"]]),
-                         p["regime"] if isinstance(p["regime"], str) else "-"])
+                         doc.Cell(OUTCOME_TEXT[p["outcome"]], STATUS_STYLE[p["outcome"]])])
         out.append(doc.Table(["devices", "pipeline", "batch", "width", "GPU images/s", "CPU images/s", "speedup",
-                              "95% CI", "claim", "regime"], rows,
+                              "95% CI", "claim"], rows,
                              f"Every configuration measured on both devices (threshold {v.threshold:g}x).",
                              numeric=(2, 3, 4, 5, 6, 7)))
     return out

@@ -24,8 +24,8 @@ REGIMES = {
     "wider models": "width > 1",
 }
 PAIR_COLUMNS = ["regime", "dataset", "pipeline", "batch_size", "width", "device", "device_name", "host",
-                "base_device", "base_host", "base_threads", "cross_machine", "images_per_s", "base_images_per_s",
-                "speedup", "low", "high", "outcome"]
+                "base_device", "base_device_name", "base_host", "base_threads", "cross_machine", "images_per_s",
+                "base_images_per_s", "speedup", "low", "high", "outcome"]
 
 
 def regime(pipeline: str, batch: int, width: float) -> str | None:
@@ -58,8 +58,9 @@ def _latest(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def pairs(df: pd.DataFrame, baseline: str = BASELINE, threshold: float = THRESHOLD) -> pd.DataFrame:
-    """One row per accelerator cell and baseline (CPU) cell of equal configuration: the same machine's CPU
-    when it has one (its most threads), otherwise every other machine's CPU (cross_machine)."""
+    """One row per accelerator cell and baseline (CPU) cell of equal configuration. An accelerator is compared
+    with its own machine's CPU (its most threads) and with the CPU of every machine that has no accelerator
+    (a laptop beside a GPU server); an accelerator whose machine has no CPU result, with every machine's CPU."""
     ok = table.usable(df)
     if ok.empty:
         return pd.DataFrame(columns=PAIR_COLUMNS)
@@ -67,11 +68,13 @@ def pairs(df: pd.DataFrame, baseline: str = BASELINE, threshold: float = THRESHO
     is_base = (ok["device_kind"] == baseline) | (ok["device"] == baseline)
     bases = _latest(ok[is_base].sort_values("threads", kind="stable"), keys + ["host"])
     others = _latest(ok[~is_base], keys + ["host", "device"])
+    cpu_only_hosts = set(bases["host"]) - set(others["host"])
     out = []
     for _, g in others.iterrows():
         same = bases[(bases[keys] == g[keys]).all(axis=1)]
         local = same[same["host"] == g["host"]]
-        for _, b in (local if not local.empty else same).iterrows():
+        chosen = pd.concat([local, same[same["host"].isin(cpu_only_hosts)]]) if not local.empty else same
+        for _, b in chosen.iterrows():
             cpu, gpu = b["step_seconds"], g["step_seconds"]
             low, high = stats.bootstrap_ratio_ci(cpu, gpu)
             value = stats.median(cpu) / stats.median(gpu)
@@ -79,7 +82,8 @@ def pairs(df: pd.DataFrame, baseline: str = BASELINE, threshold: float = THRESHO
                 "regime": regime(g["pipeline"], g["batch_size"], g["width"]), "dataset": g["dataset"],
                 "pipeline": g["pipeline"], "batch_size": g["batch_size"], "width": g["width"],
                 "device": g["device"], "device_name": g["device_name"], "host": g["host"],
-                "base_device": b["device"], "base_host": b["host"], "base_threads": b["threads"],
+                "base_device": b["device"], "base_device_name": b["device_name"], "base_host": b["host"],
+                "base_threads": b["threads"],
                 "cross_machine": b["host"] != g["host"], "images_per_s": g["images_per_s"],
                 "base_images_per_s": b["images_per_s"], "speedup": value, "low": low, "high": high,
                 "outcome": outcome(low, high, threshold),
@@ -236,9 +240,13 @@ def judge(df: pd.DataFrame, baseline: str = BASELINE, threshold: float = THRESHO
 def _headline(p: pd.DataFrame, c: pd.DataFrame, threshold: float) -> list[str]:
     out = []
     tut = p[p["regime"] == "tutorial configuration"]
+    named = several_pairs(p)
     for _, r in tut.iterrows():
         pace = "slower than" if r["high"] < 1 else "faster than" if r["low"] > 1 else "about as fast as"
-        out.append(f"**In the tutorial configuration the GPU ({r['device_name'] or r['device']}) is {pace} the CPU**: "
+        gpu, cpu = r["device_name"] or r["device"], "CPU"
+        if named:
+            gpu, cpu = f"{gpu} on {r['host']}", f"CPU ({r['base_device_name'] or 'cpu'} on {r['base_host']})"
+        out.append(f"**In the tutorial configuration the GPU ({gpu}) is {pace} the {cpu}**: "
                    f"{r['speedup']:.2f}x the CPU's images/s (95% CI {r['low']:.2f}-{r['high']:.2f}x), so "
                    f"{_phrase(r['outcome'], threshold)}.")
     for axis, unit in (("batch", "batch size"), ("width", "width")):

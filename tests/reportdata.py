@@ -89,3 +89,7 @@ def grid(devices=("cpu", "cuda:0"), batches=(4, 16, 64, 256), widths=(1, 2, 4), 
 def write(path, records) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(r.to_json() + "\n" for r in records))
+
+
+ENV["gamma"] = dict(ENV["alpha"], host="gamma",
+                    gpus=[dict(ENV["alpha"]["gpus"][0], name="NVIDIA H200", memory_bytes=150_000_000_000)])

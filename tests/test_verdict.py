@@ -60,11 +60,14 @@ def test_only_gpu_results_say_what_to_run():
     assert "--devices cpu" in v.summary[0]
 
 
-def test_a_gpu_is_compared_with_its_own_machines_cpu_when_it_has_one():
+def test_a_gpu_is_compared_with_its_own_cpu_and_with_cpu_only_machines_not_other_gpu_machines():
     df = to_frame(rd.grid(batches=(4,), widths=(1,), host="alpha")
+                  + rd.grid(batches=(4,), widths=(1,), host="gamma", scale=2.0)
                   + rd.grid(devices=("cpu",), batches=(4,), widths=(1,), host="beta", scale=3.0))
     p = verdict.pairs(df)
-    assert set(p["base_host"]) == {"alpha"} and not p["cross_machine"].any()
+    pairs = set(zip(p["host"], p["base_host"]))
+    assert pairs == {("alpha", "alpha"), ("alpha", "beta"), ("gamma", "gamma"), ("gamma", "beta")}
+    assert set(p[p["cross_machine"]]["base_host"]) == {"beta"}
 
 
 def test_a_gpu_without_a_cpu_on_its_machine_is_compared_with_each_other_machines_cpu():
