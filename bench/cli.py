@@ -232,9 +232,8 @@ def cmd_compare(args) -> int:
             print(f"bench: {line}", file=sys.stderr)
         print(f"old: {args.results[0]}\nnew: {args.results[1]}\n")
         print(compare.change_table(changes, threshold))
-        if not (changes["status"] == "ok").any():
-            print("bench: no cell was measured ok in both runs; to list them side by side use --no-pair",
-                  file=sys.stderr)
+        for line in compare.notes(old, new, changes):
+            print(f"bench: {line}", file=sys.stderr)
         if threshold is not None:
             bad = compare.regressions(changes, threshold)
             if not bad.empty:

@@ -98,7 +98,20 @@ def change_table(c: pd.DataFrame, threshold: float | None = None) -> str:
                      _pct(r["change"]), f"[{_pct(r['low'])}, {_pct(r['high'])}]" if r["status"] == "ok" else "",
                      flag or ("" if r["status"] == "ok" else r["status"])])
     return tabulate(rows, headers=["device", "pipeline", "batch", "width", "threads", "old images/s",
-                                   "new images/s", "change", "95% CI", ""], disable_numparse=True)
+                                   "new images/s", "change", "95% CI", "note"], disable_numparse=True)
+
+
+def notes(old: pd.DataFrame, new: pd.DataFrame, c: pd.DataFrame) -> list[str]:
+    """What a reader of the change table should know: runs from different machines, nothing matched."""
+    out = []
+    hosts_old, hosts_new = set(old["host"].dropna()), set(new["host"].dropna())
+    if hosts_old and hosts_new and not hosts_old & hosts_new:
+        out.append(f"old and new come from different machines ({', '.join(sorted(hosts_old))}; "
+                   f"{', '.join(sorted(hosts_new))}): changes include the hardware; to list them side by side as "
+                   f"one set use --no-pair")
+    if not (c["status"] == "ok").any():
+        out.append("no cell was measured ok in both runs; to list them side by side use --no-pair")
+    return out
 
 
 def device_table(df: pd.DataFrame, baseline: str = "cpu") -> str:

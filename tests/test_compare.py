@@ -102,3 +102,11 @@ def test_a_foreign_json_file_is_named_with_its_line(tmp_path, capsys):
 def test_a_missing_path_is_one_line(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_two_machines_as_old_and_new_are_compared_with_a_note(tmp_path, capsys):
+    rd.write(tmp_path / "a" / "records.jsonl", rd.grid(**GRID, host="alpha"))
+    rd.write(tmp_path / "b" / "records.jsonl", rd.grid(devices=("cpu",), **GRID, host="beta", scale=1.5))
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr()
+    assert "different machines (alpha; beta)" in out.err and "only in old" in out.out
