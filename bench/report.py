@@ -94,7 +94,9 @@ def build(df: pd.DataFrame, config: ReportConfig, warnings: list[str] = (), sour
     d = df.assign(label=table.labels(df))
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     blocks: list = []
-    subtitle = (f"{len(df)} cells ({(df['status'] == 'ok').sum()} ok) on {df['host'].nunique()} machine(s): "
+    machines = df["host"].nunique()
+    subtitle = (f"{len(df)} cells ({(df['status'] == 'ok').sum()} ok) on {machines} "
+                f"machine{'s' if machines != 1 else ''}: "
                 f"{', '.join(sorted(df['device'].unique()))}; dataset {', '.join(map(str, df['dataset'].unique()))}. "
                 f"Rendered {stamp} from {', '.join(f'`{s}`' for s in sources)}.")
     blocks += _verdict_section(v, hosts)
