@@ -115,11 +115,10 @@ def build(df: pd.DataFrame, config: ReportConfig, warnings: list[str] = (), sour
 
 def _verdict_section(v: verdict.Verdict, hosts: bool) -> list:
     out: list = [doc.Heading("Verdict")]
-    style = "verdict-none"
-    tut = [f for f in v.findings if f.regime == "tutorial configuration"]
-    if tut and tut[0].status in ("holds", "fails", "inconclusive", "mixed"):
-        style = f"verdict-{tut[0].status}"
-    out += [doc.Para(s, style if i == 0 else "lead") for i, s in enumerate(v.summary)]
+    out += [doc.Para(sentence, f"verdict-{outcome}") for outcome, sentence in v.headlines]
+    if not v.headlines and v.summary:  # no tutorial comparison: the first sentence leads, in a neutral box
+        out.append(doc.Para(v.summary[0], "verdict-none"))
+    out += [doc.Para(s, "lead") for s in v.summary[0 if v.headlines else 1:]]
     for f in v.findings:
         out += [doc.Heading(f"{f.regime.capitalize()}: {FINDING_TEXT[f.status]}", 3),
                 doc.Para(f"({f.definition})", "note"), doc.Bullets(f.sentences)]

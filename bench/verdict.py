@@ -141,8 +141,9 @@ class Verdict:
     pairs: pd.DataFrame
     crossovers: pd.DataFrame
     findings: list[Finding]
-    summary: list[str]  # the opening sentences
+    summary: list[str]  # the opening sentences after the headlines: what is missing, the crossovers
     threshold: float = THRESHOLD
+    headlines: list = field(default_factory=list)  # (outcome, sentence) per tutorial-configuration pair
 
 
 def fmt_speedup(s: pd.Series) -> str:
@@ -232,12 +233,13 @@ def judge(df: pd.DataFrame, baseline: str = BASELINE, threshold: float = THRESHO
         if in_regime.empty and fails_here.empty:
             continue
         findings.append(_finding(name, in_regime, fails_here, hosts, several_pairs(p), threshold))
+    headlines = _headlines(p, threshold) if not p.empty else []
     if not p.empty:
-        summary += _headline(p, c, threshold)
-    return Verdict(kinds, p, c, findings, summary, threshold)
+        summary += _smallest(c, threshold)
+    return Verdict(kinds, p, c, findings, summary, threshold, headlines)
 
 
-def _headline(p: pd.DataFrame, c: pd.DataFrame, threshold: float) -> list[str]:
+def _headlines(p: pd.DataFrame, threshold: float) -> list[tuple[str, str]]:
     out = []
     tut = p[p["regime"] == "tutorial configuration"]
     named = several_pairs(p)
@@ -246,9 +248,14 @@ def _headline(p: pd.DataFrame, c: pd.DataFrame, threshold: float) -> list[str]:
         gpu, cpu = r["device_name"] or r["device"], "CPU"
         if named:
             gpu, cpu = f"{gpu} on {r['host']}", f"CPU ({r['base_device_name'] or 'cpu'} on {r['base_host']})"
-        out.append(f"**In the tutorial configuration the GPU ({gpu}) is {pace} the {cpu}**: "
-                   f"{r['speedup']:.2f}x the CPU's images/s (95% CI {r['low']:.2f}-{r['high']:.2f}x), so "
-                   f"{_phrase(r['outcome'], threshold)}.")
+        out.append((r["outcome"], f"**In the tutorial configuration the GPU ({gpu}) is {pace} the {cpu}**: "
+                    f"{r['speedup']:.2f}x the CPU's images/s (95% CI {r['low']:.2f}-{r['high']:.2f}x), so "
+                    f"{_phrase(r['outcome'], threshold)}."))
+    return out
+
+
+def _smallest(c: pd.DataFrame, threshold: float) -> list[str]:
+    out = []
     for axis, unit in (("batch", "batch size"), ("width", "width")):
         reached = c[(c["axis"] == axis) & c["crossover"].notna()]
         if reached.empty:

@@ -47,6 +47,8 @@ def test_the_fixture_grid_holds_in_the_tutorial_and_fails_at_large_sizes():
     assert c.loc[("batch", "resident"), "crossover"] == 64  # 16 gives about 1x, 64 about 3x
     assert c.loc[("width", "resident"), "crossover"] == 4
     assert "**64**" in " ".join(v.summary) and "**4**" in " ".join(v.summary)
+    [(outcome, headline)] = v.headlines
+    assert outcome == "holds" and "is slower than the CPU**: 0.8" in headline
 
 
 def test_only_cpu_results_say_so_and_what_to_run():
