@@ -104,6 +104,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="measure only the cells that have no record in --out "
                    "yet (give the same arguments as the run you resume)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--breakdown", action=argparse.BooleanOptionalAction, default=True,
+                   help="after each ok cell, a separate profiling pass times data, copy, forward, backward and "
+                   "optimizer (default on; it never touches the timed numbers)")
+    r.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
+                   help="render the report of this run into REPORTS/<run name>/ at the end (default on)")
+    _report_options(r)
+
+    rp = sub.add_parser("report", help="render a CPU-vs-GPU report (Markdown, self-contained HTML, figures)")
+    rp.add_argument("results", nargs="+", help="results folders or files from `bench run` (any number of machines)")
+    rp.add_argument("--name", default=None, help="the report's folder name (default: the results folder's name)")
+    rp.add_argument("--baseline", default="cpu", help="device kind speedups are measured against (default cpu)")
+    rp.add_argument("--target", default=None, help="accuracy for time and cost to accuracy, e.g. 60%% "
+                    "(default: per configuration, the highest accuracy every device reached)")
+    _report_options(rp)
+
+    c = sub.add_parser("compare", help="device timings per configuration, or two runs of a grid cell by cell")
+    c.add_argument("results", nargs="+", help="results folders or files; exactly two (OLD NEW) compares runs")
+    c.add_argument("--baseline", default="cpu", help="device kind speedups are measured against (default cpu)")
+    c.add_argument("--fail-above", default=None, help="with OLD NEW: exit 1 when any cell's images/s dropped by "
+                   "more than this, e.g. 10%%, or a cell that was ok is not")
+    c.add_argument("--no-pair", action="store_true", help="treat two results as one set (a device table), "
+                   "not as OLD and NEW")
 
     d = sub.add_parser("data", help="fetch or inspect datasets")
     dsub = d.add_subparsers(dest="data_command", parser_class=Parser, metavar="{download,show}")
@@ -116,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--data-dir", default=None)
     sh.add_argument("--seed", default="0")
     return p
+
+
+def _report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reports", default="reports", help="folder that holds reports (default ./reports)")
+    p.add_argument("--price", action="append", default=[], metavar="DEVICE=PRICE",
+                   help="hourly price of a device kind, repeatable: --price cpu=0.19 --price cuda=3.06")
 
 
 DEFAULT_BUDGET = "2ep"  # the tutorial trains for 2 epochs
@@ -166,16 +194,20 @@ def run_config(args):
 def cmd_run(args) -> int:
     from bench import data as datasets
     from bench import devices, runner, table
+    from bench import prices, report
     from bench.progress import Bars
     from bench.results import RECORDS_FILE, RecordWriter, check_writable, default_out_dir, to_frame
 
     config = run_config(args)
+    price_list = prices.parse(args.price)
     if args.out is not None and not args.out.strip():
         raise UserError("--out is empty: give a results folder")
     if args.resume and args.out is None:
         raise UserError("--resume needs --out: give the results folder of the run to resume")
     out = Path(args.out) if args.out else default_out_dir()
     check_writable(out)
+    if args.report:
+        report.check_writable(args.reports)
     data = datasets.load(config.dataset, args.data_dir, config.seed)
     config = _with_dataset(config, data.name)
     plan = runner.plan(config, data, out / RECORDS_FILE, resume=args.resume)  # the last check of the input
@@ -192,7 +224,7 @@ def cmd_run(args) -> int:
     hooks = Bars(enabled=not args.quiet)
     print(f"{len(plan.todo)} cells, budget {config.budget} each; results in {writer.path}", file=sys.stderr)
     try:
-        records = runner.run(config, data, writer, hooks, plan=plan)
+        records = runner.run(config, data, writer, hooks, plan=plan, breakdown=args.breakdown)
     except runner.RunStopped as stop:
         interrupted = isinstance(stop, runner.Interrupted)
         then = "resume with" if interrupted else "once the cause is fixed, resume with"
@@ -205,6 +237,66 @@ def cmd_run(args) -> int:
     for line in table.noisy_cells(df):
         print(line, file=sys.stderr)
     print(f"\nresults: {writer.path}  (load with bench.results.load({str(writer.dir)!r}))")
+    if args.report:
+        try:
+            path = report.render([writer.dir], report.ReportConfig(name=out.name, prices=price_list), args.reports)
+            print(f"report: {path}")
+        except UserError as exc:  # the results are safe; say how to render them later
+            print(f"bench: the run is recorded but its report was not written: {exc}; render it with "
+                  f"`bench report {writer.dir}`", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from bench import prices, report
+
+    try:
+        config = report.ReportConfig(name=args.name or report.default_name(args.results),
+                                     prices=prices.parse(args.price), baseline=args.baseline.strip().lower(),
+                                     target=report.parse_target(args.target))
+    except ValueError as exc:
+        raise UserError(f"{exc}; choose another --name") from None
+    warnings: list[str] = []
+    path = report.render(args.results, config, args.reports, warnings)
+    for line in warnings:
+        print(f"bench: {line}", file=sys.stderr)
+    print(f"report: {path}\n        {path.with_name('report.md')}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from bench import compare
+    from bench.results import load
+
+    threshold = compare.parse_threshold(args.fail_above) if args.fail_above is not None else None
+    warnings: list[str] = []
+    if len(args.results) == 2 and not args.no_pair:
+        old, new = (load([p], warnings) for p in args.results)
+        for frame, path in ((old, args.results[0]), (new, args.results[1])):
+            if frame.empty:
+                raise UserError(f"no records in {path}: give results written by `bench run`")
+        changes = compare.changes(old, new)
+        for line in warnings:
+            print(f"bench: {line}", file=sys.stderr)
+        print(f"old: {args.results[0]}\nnew: {args.results[1]}\n")
+        print(compare.change_table(changes, threshold))
+        for line in compare.notes(old, new, changes):
+            print(f"bench: {line}", file=sys.stderr)
+        if threshold is not None:
+            bad = compare.regressions(changes, threshold)
+            if not bad.empty:
+                print(f"bench: {len(bad)} cell(s) regressed by more than {threshold:.0%} (or stopped working)",
+                      file=sys.stderr)
+                return 1
+        return 0
+    if threshold is not None:
+        raise UserError("--fail-above compares two runs: give exactly two results, OLD NEW")
+    df = load(args.results, warnings)
+    if df.empty:
+        raise UserError(f"no records in {', '.join(args.results)}: give results written by `bench run`")
+    for line in warnings:
+        print(f"bench: {line}", file=sys.stderr)
+    print(compare.device_table(df, args.baseline.strip().lower()))
     return 0
 
 
@@ -240,7 +332,7 @@ def cmd_data(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "data": cmd_data}
+COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare, "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:

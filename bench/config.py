@@ -94,6 +94,10 @@ class CellConfig:
     def __post_init__(self):
         from bench.tuning import OPTIONS
 
+        if not isinstance(self.variant, str):
+            raise ValueError(f"variant must be a string (the --tune variant), got {self.variant!r}")
+        if not isinstance(self.tune, (tuple, list)) or not all(isinstance(t, str) for t in self.tune):
+            raise ValueError(f"tune must be a list of option names, got {self.tune!r}")
         object.__setattr__(self, "tune", tuple(sorted(set(self.tune))))
         for option in self.tune:
             if option not in OPTIONS:

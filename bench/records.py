@@ -106,6 +106,9 @@ def _check_types(d: dict) -> None:
             raise ValueError("accuracy_curve must hold objects with numeric accuracy and seconds")
     if not isinstance(d["env"].get("git") or {}, dict):
         raise ValueError("env.git must be a JSON object")
+    for name in ("host", "cpu_model", "torch", "cuda"):  # tables group and label by these
+        if d["env"].get(name) is not None and not isinstance(d["env"][name], str):
+            raise ValueError(f"env.{name} must be a string")
 
 
 def _finite(value):

@@ -245,6 +245,7 @@ COLUMNS = [
     "throughput_overall", "params", "flops_per_image", "achieved_flops", "peak_flops", "peak_fraction", "tune", "variant",
     "peak_memory_bytes", "run_id",
     "created_utc", "torch", "cuda", "git_commit", "accuracy_curve", "step_seconds",
+    "train_size", "warmup_steps", "clock", "env", "profile",  # for reports: provenance, method, breakdown, cost
 ]
 
 
@@ -266,6 +267,8 @@ def row(r: Record) -> dict:
         "torch": r.env.get("torch"), "cuda": r.env.get("cuda"), "git_commit": (r.env.get("git") or {}).get("commit"),
         "accuracy_curve": r.accuracy_curve, "step_seconds": steps,
         "accuracy": r.accuracy_curve[-1]["accuracy"] if r.accuracy_curve else None,
+        "train_size": r.dataset.get("train_size"), "warmup_steps": t.get("warmup_steps", cell.get("warmup_steps")),
+        "clock": t.get("clock"), "env": r.env, "profile": r.profile or None,
     }
     if steps:
         med = stats.median(steps)

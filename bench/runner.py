@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from bench import devices
+from bench.breakdown import profile_step
 from bench.config import CellConfig, RunConfig
 from bench.data import Dataset
 from bench.devices import Clock
@@ -124,10 +125,13 @@ def unavailable(cell: CellConfig, data: Dataset, env: dict, run_id: str) -> Reco
 
 
 def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | None = None,
-        clock: Clock = time.perf_counter, *, plan: Plan | None = None, train_cell=None) -> list[Record]:
+        clock: Clock = time.perf_counter, *, plan: Plan | None = None, train_cell=None,
+        breakdown: bool = True) -> list[Record]:
     """Train every cell of the plan (default: the whole grid) and append each record to the writer the moment
     its cell ends; returns the new records in order.
 
+    With breakdown, every ok cell also gets a step-time breakdown (bench.breakdown) from a separate profiling
+    pass after its timed training, stored in the record's profile.
     Ctrl-C raises Interrupted and a fault (RuntimeError or OSError: a dead DataLoader worker, a lost device)
     raises CellFailed; either way the cell in progress is dropped and the finished records stay on disk.
     `train_cell` replaces train() (tests inject faults with it).
@@ -150,6 +154,8 @@ def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | N
                 record = train_cell(cell, data, env, run_id, clock=clock, progress=hooks.progress if hooks else None)
             else:
                 record = unavailable(cell, data, env, run_id)
+            if breakdown and record.status == "ok":
+                record = replace(record, profile=profile_step(cell, data))  # after the timed run: untouched
             writer.append(record)
         except KeyboardInterrupt:
             _stopped(hooks, cell, "interrupted")

@@ -9,13 +9,52 @@ from tabulate import tabulate
 
 from bench import stats
 
-CONFIG_COLUMNS = ["dataset", "pipeline", "batch_size", "width", "variant", "budget"]
+CONFIG_COLUMNS = ["dataset", "pipeline", "batch_size", "width", "budget"]
+OPTIONAL_CONFIG_COLUMNS = ["variant"]  # grouped on when present: the --tune variant asked for
+
+
+def config_columns(df: pd.DataFrame) -> list[str]:
+    return CONFIG_COLUMNS + [c for c in OPTIONAL_CONFIG_COLUMNS if c in df.columns]
+
+
+def usable(df: pd.DataFrame) -> pd.DataFrame:
+    """The ok rows that have step times: the ones every rate, interval and speedup is computed from."""
+    has_steps = df["step_seconds"].map(lambda v: isinstance(v, list) and len(v) > 0)
+    return df[(df["status"] == "ok") & has_steps]
+
+
+def multi_host(df: pd.DataFrame) -> bool:
+    return df["host"].nunique(dropna=True) > 1
+
+
+def label(r: pd.Series, show_threads: bool = False, show_host: bool = False) -> str:
+    """How a row's device is named in tables and figures: cpu, cuda:0, cpu (2 thr), cuda:0 @ host."""
+    text = r["device"]
+    if r["device_kind"] == "cpu" and show_threads:
+        text += f" ({r['threads']} thr)"
+    if show_host and isinstance(r["host"], str):
+        text += f" @ {r['host']}"
+    tune, variant = r.get("tune"), r.get("variant")
+    if isinstance(tune, str) and tune and tune != variant:
+        text += f" [{tune}]"  # what a variant such as `fast` resolved to on this device
+    return text
+
+
+def labels(df: pd.DataFrame) -> pd.Series:
+    """label() for every row, showing threads and hosts only where the results hold several."""
+    cpu = df[df["device_kind"] == "cpu"]
+    threads = cpu.groupby("host", dropna=False)["threads"].nunique().max() > 1 if not cpu.empty else False
+    hosts = multi_host(df)
+    return df.apply(lambda r: label(r, bool(threads), hosts), axis=1) if not df.empty else pd.Series(dtype=str)
 
 
 def _fmt_rate(v: float) -> str:
     if v is None or not math.isfinite(v):
         return "-"
     return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
+fmt_rate = _fmt_rate  # images/s as other tables print it
 
 
 def rate_with_ci(steps: list[float], batch: int) -> str:
@@ -53,13 +92,8 @@ def baseline_row(group: pd.DataFrame, baseline: str = "cpu") -> pd.Series | None
     return rows.sort_values("threads").iloc[-1]
 
 
-def device_label(r: pd.Series, show_threads: bool) -> str:
-    label = r["device"]
-    if r["device_kind"] == "cpu" and show_threads:
-        label += f" ({r['threads']} thr)"
-    if r["tune"] and r["tune"] != r["variant"]:
-        label += f" [{r['tune']}]"  # what a variant such as `fast` resolved to on this device
-    return label
+def device_label(r: pd.Series, show_threads: bool, show_host: bool = False) -> str:
+    return label(r, show_threads, show_host)
 
 
 def summary(df: pd.DataFrame, baseline: str = "cpu") -> str:
@@ -68,17 +102,21 @@ def summary(df: pd.DataFrame, baseline: str = "cpu") -> str:
     if df.empty:
         return "no results"
     parts = []
-    for key, group in df.groupby(CONFIG_COLUMNS, sort=False, dropna=False):
-        dataset, pipeline, batch, width, variant, budget = key
-        base = baseline_row(group, baseline)
+    hosts = multi_host(df)
+    for key, group in df.groupby(config_columns(df), sort=False, dropna=False):
+        dataset, pipeline, batch, width, budget = key[:5]
         target = common_accuracy(group[group["status"] == "ok"])
         show_threads = group[group["device_kind"] == "cpu"]["threads"].nunique() > 1
         rows = []
         for _, r in group.iterrows():
             steps = r["step_seconds"]
             if r["status"] != "ok" or not steps:
-                rows.append([device_label(r, show_threads), r["status"], "", "", "", "", r["message"]])
+                rows.append([device_label(r, show_threads, hosts), r["status"], "", "", "", "", r["message"]])
                 continue
+            # the same machine's baseline when it has one, else the first machine's
+            base = baseline_row(group[group["host"] == r["host"]], baseline)
+            if base is None:
+                base = baseline_row(group, baseline)
             speed = "-"
             if base is not None and r.name != base.name:
                 speed = speedup_with_ci(base["step_seconds"], steps)[1]
@@ -86,9 +124,11 @@ def summary(df: pd.DataFrame, baseline: str = "cpu") -> str:
                 speed = "1.00x (baseline)"
             tta = time_to_accuracy(r["accuracy_curve"], target) if target is not None else None
             acc = f"{r['accuracy']:.1%}" if r["accuracy"] is not None and not pd.isna(r["accuracy"]) else "-"
-            rows.append([device_label(r, show_threads), rate_with_ci(steps, batch), f"{r['step_ms']:.3f}",
+            rows.append([device_label(r, show_threads, hosts), rate_with_ci(steps, batch), f"{r['step_ms']:.3f}",
                          speed, acc, f"{tta:.1f}" if tta is not None else "-", r["device_name"]])
-        title = f"{dataset} | {pipeline} | batch {batch} | width {width:g} | {variant or 'eager'} | budget {budget}"
+        title = " | ".join([f"{dataset}", f"{pipeline}", f"batch {batch}", f"width {width:g}"]
+                           + [(v or "eager") if c == "variant" else f"{c} {v}"
+                              for c, v in zip(OPTIONAL_CONFIG_COLUMNS, key[5:])] + [f"budget {budget}"])
         tta_head = f"s to {target:.1%}" if target is not None else "s to acc"
         table = tabulate(rows, headers=["device", "images/s [95% CI]", "step ms", f"speedup vs {baseline}",
                                         "accuracy", tta_head, "name"], disable_numparse=True)

@@ -24,7 +24,7 @@ def fashion(tmp_path):
 
 def tiny_run(fashion, out, *extra):
     return ["run", "--dataset", "fashion-mnist", "--data-dir", str(fashion), "--budget", "20steps",
-            "--warmup", "2", "--eval", "2", "--workers", "0", "--quiet", "--out", str(out), *extra]
+            "--warmup", "2", "--eval", "2", "--workers", "0", "--quiet", "--out", str(out), "--no-report", *extra]
 
 
 def one_line_error(capsys, argv, match):

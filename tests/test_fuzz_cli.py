@@ -50,6 +50,10 @@ RUN_FLAGS = {
     "--warmup": VALUE,
     "--workers": VALUE,
     "--out": st.text(CHARS.filter(lambda c: c != "/"), max_size=12),
+    "--tune": st.one_of(st.lists(st.sampled_from(["none", "fast", "amp", "channels_last+amp", "cudagraph", "turbo",
+                                                  "fast+amp", "", "+"]) | TEXT, max_size=3).map(",".join), TEXT),
+    "--price": st.one_of(st.sampled_from(["cpu=0.19", "cuda=3.06", "cpu=", "=1", "cpu=-1", "cpu=inf", "tpu=1"]),
+                         TEXT),
 }
 
 
@@ -67,7 +71,7 @@ def stand_ins(monkeypatch):
     data = tiny_dataset(n_train=512, n_test=16)
     monkeypatch.setattr(bench.data, "_synthetic", lambda seed, reason: replace(data, reason=reason))
 
-    def run(config, data, writer, hooks=None, clock=None, *, plan=None, train_cell=None):
+    def run(config, data, writer, hooks=None, clock=None, *, plan=None, train_cell=None, breakdown=True):
         raise Reached(config, data, plan)
 
     monkeypatch.setattr(runner, "run", run)

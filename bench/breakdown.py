@@ -1,0 +1,107 @@
+"""The step-time breakdown: a separate profiling pass that times each section of a training step.
+
+    from bench.breakdown import profile_step; profile_step(cell, data)["sections_ms"]
+
+It runs after a cell's timed training (never inside it), on a fresh copy of the cell's model and pipeline, and
+synchronizes the device between sections so each section's time is its own. That synchronization removes the
+overlap of host and device work, so the sections add up to more than the timed step on a GPU: the breakdown
+says where the time goes, the timed run says how long a step takes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+from torch import nn
+
+from bench import devices
+from bench.config import CellConfig
+from bench.data import Dataset
+from bench.devices import Clock
+from bench.pipelines import TutorialBatches
+from bench.train import build_model, prepare
+
+SECTIONS = ("data", "h2d", "forward", "backward", "optimizer")
+METHOD = "synchronized section timers"
+STEPS = 30  # profiled steps per cell (fewer when max_seconds runs out)
+WARMUP_STEPS = 5  # first steps (DataLoader workers starting, kernels loading) are not counted
+MIN_STEPS = 5  # profiled steps kept even past max_seconds
+MAX_SECONDS = 2.0  # budget of the pass, so a wide model at a large batch on the CPU stays cheap
+
+
+def _host_batches(batches) -> Iterator[tuple]:
+    """Batches as the pipeline fetches them, before any copy to the device: the tutorial's DataLoader output
+    (copied in the h2d section), or the resident pipeline's on-device index selections (nothing to copy)."""
+    if isinstance(batches, TutorialBatches):
+        while True:
+            yield from batches.loader
+    else:
+        yield from batches
+
+
+def profile_step(cell: CellConfig, data: Dataset, steps: int = STEPS, warmup: int = WARMUP_STEPS,
+                 max_seconds: float = MAX_SECONDS, clock: Clock = time.perf_counter) -> dict:
+    """Mean milliseconds per section of a training step (data, h2d, forward, backward, optimizer) and their
+    total, with the raw per-step seconds. Out of memory becomes an "error" entry, not an exception."""
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"steps must be >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+    try:
+        with devices.cpu_threads(cell.threads):
+            return _profile(cell, data, steps, warmup, max_seconds, clock)
+    except Exception as exc:  # noqa: BLE001 - only out-of-memory is turned into a result here
+        if not devices.is_out_of_memory(exc):
+            raise
+        devices.release_memory(cell.device)
+        return {"method": METHOD, "steps": 0, "error": f"out of memory: {str(exc).splitlines()[0]}"}
+
+
+def _profile(cell: CellConfig, data: Dataset, steps: int, warmup: int, max_seconds: float, clock: Clock) -> dict:
+    device = cell.device
+    prep = prepare(cell, data, build_model(cell, data))
+    net, optimizer = prep.net, prep.optimizer
+    criterion = nn.CrossEntropyLoss()
+    resident = not isinstance(prep.batches, TutorialBatches)
+    source = _host_batches(prep.batches)
+    seconds: dict[str, list[float]] = {name: [] for name in SECTIONS}
+
+    def sync_clock() -> float:
+        devices.synchronize(device)
+        return clock()
+
+    optimizer.zero_grad()
+    start = sync_clock()
+    for i in range(warmup + steps):
+        t0 = sync_clock()
+        x, y = next(source)
+        t1 = sync_clock()
+        if resident:
+            t2 = t1  # the batch is already on the device: no copy to time
+        else:
+            x, y = x.to(device), y.to(device)
+            t2 = sync_clock()
+        loss = criterion(net(x), y)
+        t3 = sync_clock()
+        loss.backward()
+        t4 = sync_clock()
+        optimizer.step()
+        optimizer.zero_grad()
+        t5 = sync_clock()
+        if i < warmup:
+            continue
+        for name, (a, b) in zip(SECTIONS, [(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)]):
+            seconds[name].append(b - a)
+        if t5 - start > max_seconds and len(seconds["data"]) >= MIN_STEPS:
+            break
+    del source  # ends the DataLoader's workers
+    n = len(seconds["data"])
+    means = {name: sum(v) / n * 1e3 for name, v in seconds.items()}
+    return {
+        "method": METHOD,
+        "steps": n,
+        "warmup_steps": warmup,
+        "sections_ms": means,  # mean milliseconds per step
+        "total_ms": sum(means.values()),
+        "section_seconds": seconds,  # raw, per profiled step
+        "note": "device synchronized after every section: no overlap of data loading and compute",
+    }

@@ -1,0 +1,104 @@
+"""Where and how results were measured: an environment table per machine and method notes read from the data."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench import verdict
+from bench.breakdown import METHOD as BREAKDOWN_METHOD
+
+FIELDS = ["CPU", "cores (physical / logical)", "CPU threads used", "GPU", "GPU driver", "torch", "torchvision",
+          "CUDA", "cuDNN", "Python", "OS", "project commit", "measured (UTC)", "devices measured"]
+
+
+def _env(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _dash(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and pd.isna(v)) or v == "" else str(v)
+
+
+def machine(rows: pd.DataFrame) -> dict[str, str]:
+    """The environment of one machine's rows (the first record that has one speaks for all)."""
+    envs = [e for e in rows["env"].map(_env) if e] if "env" in rows else []
+    env = envs[0] if envs else {}
+    gpus = env.get("gpus") or []
+    gpu = "; ".join(f"{g.get('device', '')} {g.get('name', '')}" + (f" ({g['memory_bytes'] / 2**30:.0f} GiB)"
+                    if g.get("memory_bytes") else "") for g in gpus) or "none"
+    git = env.get("git") or {}
+    commit = git.get("commit")
+    commit = (commit[:12] + (" (uncommitted changes)" if git.get("dirty") else "")) if commit else None
+    created = rows["created_utc"].dropna().astype(str).str.replace("T", " ").sort_values()
+    when = f"{created.iloc[0][:16]} to {created.iloc[-1][:16]}" if len(created) else None
+    if when and created.iloc[0][:16] == created.iloc[-1][:16]:
+        when = created.iloc[0][:16]
+    cpu_threads = sorted(rows[rows["device_kind"] == "cpu"]["threads"].dropna().unique().tolist())
+    values = [
+        env.get("cpu_model"), f"{_dash(env.get('cpu_physical_cores'))} / {_dash(env.get('cpu_logical_cores'))}",
+        ", ".join(str(int(t)) for t in cpu_threads) or None, gpu,
+        next((g.get("driver") for g in gpus if g.get("driver")), None), env.get("torch") or _first(rows, "torch"),
+        env.get("torchvision"), env.get("cuda") or _first(rows, "cuda"), env.get("cudnn"), env.get("python"),
+        env.get("os"), commit or _first(rows, "git_commit"), when,
+        ", ".join(sorted(rows["device"].unique())),
+    ]
+    return {f: _dash(v) for f, v in zip(FIELDS, values)}
+
+
+def _first(rows: pd.DataFrame, column: str):
+    values = rows[column].dropna() if column in rows else []
+    return values.iloc[0] if len(values) else None
+
+
+def environment_table(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows: one column per machine (host), one row per field."""
+    hosts = sorted(df["host"].fillna("unknown host").unique())
+    machines = {h: machine(df[df["host"].fillna("unknown host") == h]) for h in hosts}
+    return ["", *hosts], [[f, *(machines[h][f] for h in hosts)] for f in FIELDS]
+
+
+def _span(values) -> str:
+    vals = sorted({int(v) for v in values if v is not None and not pd.isna(v)})
+    if not vals:
+        return "unknown"
+    return f"{vals[0]:,}" if len(vals) == 1 else f"{vals[0]:,} to {vals[-1]:,}"
+
+
+def method_notes(df: pd.DataFrame, threshold: float = verdict.THRESHOLD) -> list[str]:
+    """What was timed and how, with the numbers read from these results."""
+    ok = df[df["status"] == "ok"]
+    clocks = sorted({f"{k}: {c}" for k, c in zip(ok["device_kind"], ok.get("clock", [])) if isinstance(c, str)})
+    samples = ok["step_seconds"].map(lambda s: len(s) if isinstance(s, list) else None)
+    profiled = ok["profile"].map(lambda p: p.get("steps") if isinstance(p, dict) else None) \
+        if "profile" in ok else pd.Series(dtype=float)
+    curves = ok["accuracy_curve"].map(lambda c: len(c) if isinstance(c, list) and c else None)
+    return [
+        f"**Warm-up**: {_span(ok.get('warmup_steps', []))} real training steps per cell before the clock starts; "
+        f"the weights and optimizer state are then restored, so the accuracy curve counts only timed samples.",
+        "**What is timed**: training steps only (fetching the batch, copying it to the device, forward, loss, "
+        "backward, optimizer step), in blocks of up to 256 steps or about half a second. The device is synchronized "
+        "before every host clock read. Per-step times come from CUDA events on a GPU and from the host clock on the "
+        "CPU" + (f" (here: {', '.join(clocks)})" if clocks else "") + ".",
+        "**What is excluded**: data preparation (loading, normalizing, moving a resident dataset to the device), "
+        "model construction, warm-up, and evaluation, which runs between blocks off the clock"
+        + (f" ({_span(curves)} accuracy checkpoints per cell)" if curves.notna().any() else "") + ".",
+        f"**Repetitions**: every step is a measurement: {_span(samples)} step times per cell (a seeded uniform sample "
+        f"of 4,096 when a cell ran more). Medians are reported; intervals are 95% percentile-bootstrap intervals "
+        f"(2,000 resamples, seeded).",
+        "**Speedup** = median CPU step time / median GPU step time for the same dataset, pipeline, batch size and "
+        "width, which equals the ratio of images/s; CPU and GPU step times are resampled independently for its "
+        "interval. The CPU baseline is the same machine's CPU at its largest thread count when it has one, "
+        "otherwise each other machine's CPU.",
+        f"**Regimes**: tutorial configuration = tutorial pipeline, batch 4, width 1; larger batches = batch > 4 at "
+        f"width 1; wider models = width > 1. \"Small models gain little from GPUs\" **holds** in a cell when the "
+        f"speedup's 95% upper bound is below {threshold:g}x, **does not hold** when its lower bound exceeds "
+        f"{threshold:g}x, and is inconclusive otherwise. The **crossover** is the smallest batch (at width 1) or "
+        f"width (at a fixed batch) whose lower bound exceeds {threshold:g}x.",
+        f"**Step-time breakdown**: a separate profiling pass after each cell's timed run ({BREAKDOWN_METHOD}, "
+        f"{_span(profiled)} steps after 5 warm-up steps, on a fresh copy of the model): the device is synchronized "
+        f"between sections, so sections never overlap and their sum can exceed the timed step.",
+        "**Time to accuracy** is training seconds (evaluation excluded) at the first checkpoint that reached the "
+        "target: by default the highest test accuracy every device reached in that configuration. "
+        "**Cost per epoch** = (full batches per epoch x median step seconds) x price per hour / 3600; "
+        "**cost to target** = time to accuracy x price per hour / 3600.",
+    ]

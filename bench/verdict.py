@@ -1,0 +1,273 @@
+"""The verdict on "small models gain little from GPUs", computed from the results: numbers first, then sentences.
+
+    from bench.verdict import judge; v = judge(bench.results.load("results/")); v.pairs, v.findings
+
+Regimes: the tutorial configuration (tutorial pipeline, batch 4, width 1); larger batches (batch > 4 at
+width 1); wider models (width > 1). Speedup = median CPU step time / median GPU step time at equal
+configuration, i.e. the ratio of images/s, with a 95% percentile-bootstrap interval. The claim holds in a cell
+when the interval's upper bound is below THRESHOLD, fails when its lower bound exceeds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from bench import stats, table
+
+THRESHOLD = 2.0  # "gains little": the GPU is less than this many times faster
+BASELINE = "cpu"
+REGIMES = {
+    "tutorial configuration": "the tutorial's pipeline at batch 4, width 1",
+    "larger batches": "batch > 4 at width 1",
+    "wider models": "width > 1",
+}
+PAIR_COLUMNS = ["regime", "dataset", "pipeline", "batch_size", "width", "device", "device_name", "host",
+                "base_device", "base_device_name", "base_host", "base_threads", "cross_machine", "images_per_s",
+                "base_images_per_s", "speedup", "low", "high", "outcome"]
+
+
+def regime(pipeline: str, batch: int, width: float) -> str | None:
+    if width > 1:
+        return "wider models"
+    if width == 1 and batch > 4:
+        return "larger batches"
+    if width == 1 and batch == 4 and pipeline == "tutorial":
+        return "tutorial configuration"
+    return None
+
+
+def outcome(low: float, high: float, threshold: float = THRESHOLD) -> str:
+    """holds (GPU surely less than threshold x faster), fails (surely more), or inconclusive."""
+    if high < threshold:
+        return "holds"
+    if low > threshold:
+        return "fails"
+    return "inconclusive"
+
+
+def match_columns(df: pd.DataFrame) -> list[str]:
+    """What must be equal for two devices' cells to be compared: the work, not the budget."""
+    return ["dataset", "pipeline", "batch_size", "width"] + [c for c in table.OPTIONAL_CONFIG_COLUMNS if c in df]
+
+
+def _latest(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    order = df.assign(_t=df["created_utc"].fillna("").astype(str)).sort_values("_t", kind="stable")
+    return order.drop_duplicates(keys, keep="last").drop(columns="_t")
+
+
+def pairs(df: pd.DataFrame, baseline: str = BASELINE, threshold: float = THRESHOLD) -> pd.DataFrame:
+    """One row per accelerator cell and baseline (CPU) cell of equal configuration. An accelerator is compared
+    with its own machine's CPU (its most threads) and with the CPU of every machine that has no accelerator
+    (a laptop beside a GPU server); an accelerator whose machine has no CPU result, with every machine's CPU."""
+    ok = table.usable(df)
+    if ok.empty:
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    keys = match_columns(ok)
+    is_base = (ok["device_kind"] == baseline) | (ok["device"] == baseline)
+    bases = _latest(ok[is_base].sort_values("threads", kind="stable"), keys + ["host"])
+    others = _latest(ok[~is_base], keys + ["host", "device"])
+    cpu_only_hosts = set(bases["host"]) - set(others["host"])
+    out = []
+    for _, g in others.iterrows():
+        same = bases[(bases[keys] == g[keys]).all(axis=1)]
+        local = same[same["host"] == g["host"]]
+        chosen = pd.concat([local, same[same["host"].isin(cpu_only_hosts)]]) if not local.empty else same
+        for _, b in chosen.iterrows():
+            cpu, gpu = b["step_seconds"], g["step_seconds"]
+            low, high = stats.bootstrap_ratio_ci(cpu, gpu)
+            value = stats.median(cpu) / stats.median(gpu)
+            out.append({
+                "regime": regime(g["pipeline"], g["batch_size"], g["width"]), "dataset": g["dataset"],
+                "pipeline": g["pipeline"], "batch_size": g["batch_size"], "width": g["width"],
+                "device": g["device"], "device_name": g["device_name"], "host": g["host"],
+                "base_device": b["device"], "base_device_name": b["device_name"], "base_host": b["host"],
+                "base_threads": b["threads"],
+                "cross_machine": b["host"] != g["host"], "images_per_s": g["images_per_s"],
+                "base_images_per_s": b["images_per_s"], "speedup": value, "low": low, "high": high,
+                "outcome": outcome(low, high, threshold),
+                **{c: g[c] for c in keys if c not in ("dataset", "pipeline", "batch_size", "width")},
+            })
+    return pd.DataFrame(out, columns=PAIR_COLUMNS + [c for c in keys if c not in PAIR_COLUMNS])
+
+
+def several_pairs(p: pd.DataFrame) -> bool:
+    """Whether sentences must name the devices: more than one accelerator/baseline pair is present."""
+    return len(p[["device", "host", "base_device", "base_host"]].drop_duplicates()) > 1
+
+
+def pair_label(p: pd.Series, show_host: bool) -> str:
+    """'cuda:0 vs cpu', with machines named when the results come from several."""
+    if not show_host:
+        return f"{p['device']} vs {p['base_device']}"
+    return f"{p['device']} @ {p['host']} vs {p['base_device']} @ {p['base_host']}"
+
+
+def crossovers(p: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
+    """Per device pair and pipeline: the smallest batch (at width 1) and, per batch, the smallest width whose
+    speedup's lower bound exceeds the threshold; None where no measured value reaches it."""
+    rows = []
+    if p.empty:
+        return pd.DataFrame(columns=["axis", "dataset", "pipeline", "device", "host", "base_device", "base_host",
+                                     "fixed", "tested", "crossover"])
+    pair_keys = ["dataset", "pipeline", "device", "host", "base_device", "base_host"]
+    for axis, fixed_col, vary_col in (("batch", "width", "batch_size"), ("width", "batch_size", "width")):
+        subset = p[p["width"] == 1] if axis == "batch" else p
+        for key, g in subset.groupby(pair_keys + [fixed_col], sort=True):
+            if axis == "width" and g["width"].nunique() < 2:
+                continue
+            g = g.sort_values(vary_col)
+            above = g[g["low"] > threshold]
+            rows.append({"axis": axis, **dict(zip(pair_keys, key[:-1])), "fixed": key[-1],
+                         "tested": sorted(g[vary_col].tolist()),
+                         "crossover": above[vary_col].iloc[0] if not above.empty else None})
+    return pd.DataFrame(rows, columns=["axis", *pair_keys, "fixed", "tested", "crossover"])
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What the data say about the claim in one regime."""
+
+    regime: str
+    definition: str
+    status: str  # holds | fails | mixed | inconclusive | not measured
+    sentences: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kinds: list[str]  # device kinds with usable results
+    pairs: pd.DataFrame
+    crossovers: pd.DataFrame
+    findings: list[Finding]
+    summary: list[str]  # the opening sentences after the headlines: what is missing, the crossovers
+    threshold: float = THRESHOLD
+    headlines: list = field(default_factory=list)  # (outcome, sentence) per tutorial-configuration pair
+
+
+def fmt_speedup(s: pd.Series) -> str:
+    return f"{s['speedup']:.2f}x [95% CI {s['low']:.2f}-{s['high']:.2f}]"
+
+
+def _cell_name(p: pd.Series) -> str:
+    return f"{p['pipeline']} pipeline, batch {p['batch_size']}, width {p['width']:g}"
+
+
+def _phrase(o: str, threshold: float) -> str:
+    return {"holds": f"the claim holds (upper bound below {threshold:g}x)",
+            "fails": f"the claim does not hold (the GPU is at least {threshold:g}x faster)",
+            "inconclusive": f"inconclusive (the interval contains {threshold:g}x)"}[o]
+
+
+def _finding(name: str, p: pd.DataFrame, failed: pd.DataFrame, hosts: bool, named: bool,
+             threshold: float) -> Finding:
+    sentences = []
+    if p.empty:
+        status = "not measured"
+        sentences.append("No configuration in this regime was measured on both a CPU and a GPU.")
+    else:
+        found = set(p["outcome"])
+        status = found.pop() if len(found) == 1 else "mixed"
+        for _, r in p.sort_values(["pipeline", "width", "batch_size"]).iterrows():
+            slower = " (the GPU is slower than the CPU)" if r["high"] < 1 else ""
+            who = f"{pair_label(r, hosts)}, " if named else ""
+            sentences.append(f"{who}{_cell_name(r)}: {fmt_speedup(r)}{slower}: {_phrase(r['outcome'], threshold)}.")
+    for _, r in failed.iterrows():
+        sentences.append(f"Not compared: {r['device']} at {r['pipeline']} pipeline, batch {r['batch_size']}, "
+                         f"width {r['width']:g} ended {r['status']}" + (f" ({r['message']})" if r["message"] else "")
+                         + ".")
+    return Finding(name, REGIMES[name], status, sentences)
+
+
+def _crossover_sentences(c: pd.DataFrame, hosts: bool, threshold: float) -> list[str]:
+    out = []
+    named = len(c[["device", "host", "base_device", "base_host"]].drop_duplicates()) > 1
+    for axis, fixed_name, unit in (("batch", "width", "batch"), ("width", "batch", "width")):
+        for _, r in c[c["axis"] == axis].iterrows():
+            reached = r["crossover"] is not None and not pd.isna(r["crossover"])
+            if len(r["tested"]) < 2 and not reached:
+                continue  # one measured value and below the threshold: the findings already say so
+            who = f"{pair_label(r, hosts)}, " if named else ""
+            at = f"{who}{r['pipeline']} pipeline at {fixed_name} {r['fixed']:g}"
+            tested = ", ".join(f"{v:g}" for v in r["tested"])
+            if not reached:
+                out.append(f"{at}: the GPU is not {threshold:g}x faster at any {unit} measured ({tested}).")
+            else:
+                out.append(f"{at}: the smallest {unit} at which the GPU is {threshold:g}x or more faster is "
+                           f"**{r['crossover']:g}** (measured: {tested}).")
+    return out
+
+
+def judge(df: pd.DataFrame, baseline: str = BASELINE, threshold: float = THRESHOLD) -> Verdict:
+    """The verdict, per regime present in the results, with the crossovers and what to run next."""
+    ok = table.usable(df)
+    kinds = sorted(ok["device_kind"].unique().tolist())
+    p = pairs(df, baseline, threshold)
+    c = crossovers(p, threshold)
+    hosts = table.multi_host(df)
+    summary = []
+    if not kinds:
+        summary.append("No cell finished with step times, so there is nothing to compare. "
+                       "Run `bench run` and render its results.")
+    elif kinds == [baseline]:
+        summary.append(f"These results hold only {baseline.upper()} measurements, so there is no GPU/CPU speedup "
+                       f"to report. To complete the comparison, run `bench run` on a machine with a GPU (it measures "
+                       f"that machine's CPU too, with the same default grid), then render both result folders "
+                       f"together: `bench report <these results> <the GPU machine's results>`.")
+    elif baseline not in kinds:
+        summary.append(f"These results hold only {', '.join(kinds)} measurements and no {baseline.upper()} baseline, "
+                       f"so there is no speedup to report. To complete the comparison, run the same grid on a CPU "
+                       f"with `bench run --devices cpu` (same --pipeline, --batch-size and --width) and render both "
+                       f"result folders together.")
+    elif p.empty:
+        summary.append("CPU and GPU results are both present, but no configuration was measured on both; run the "
+                       "same --pipeline, --batch-size and --width on each device and render again.")
+    findings = []
+    failed = df[df["status"] != "ok"]
+    failed_regimes = failed.apply(lambda r: regime(r["pipeline"], r["batch_size"], r["width"]), axis=1) \
+        if not failed.empty else pd.Series(dtype=object)
+    for name in REGIMES:
+        in_regime = p[p["regime"] == name]
+        fails_here = failed[failed_regimes == name] if not failed.empty else failed
+        if in_regime.empty and fails_here.empty:
+            continue
+        findings.append(_finding(name, in_regime, fails_here, hosts, several_pairs(p), threshold))
+    headlines = _headlines(p, threshold) if not p.empty else []
+    if not p.empty:
+        summary += _smallest(c, threshold)
+    return Verdict(kinds, p, c, findings, summary, threshold, headlines)
+
+
+def _headlines(p: pd.DataFrame, threshold: float) -> list[tuple[str, str]]:
+    out = []
+    tut = p[p["regime"] == "tutorial configuration"]
+    named = several_pairs(p)
+    for _, r in tut.iterrows():
+        pace = "slower than" if r["high"] < 1 else "faster than" if r["low"] > 1 else "about as fast as"
+        gpu, cpu = r["device_name"] or r["device"], "CPU"
+        if named:
+            gpu, cpu = f"{gpu} on {r['host']}", f"CPU ({r['base_device_name'] or 'cpu'} on {r['base_host']})"
+        out.append((r["outcome"], f"**In the tutorial configuration the GPU ({gpu}) is {pace} the {cpu}**: "
+                    f"{r['speedup']:.2f}x the CPU's images/s (95% CI {r['low']:.2f}-{r['high']:.2f}x), so "
+                    f"{_phrase(r['outcome'], threshold)}."))
+    return out
+
+
+def _smallest(c: pd.DataFrame, threshold: float) -> list[str]:
+    out = []
+    for axis, unit in (("batch", "batch size"), ("width", "width")):
+        reached = c[(c["axis"] == axis) & c["crossover"].notna()]
+        if reached.empty:
+            if (c["axis"] == axis).any():
+                out.append(f"No {unit} measured makes the GPU {threshold:g}x faster.")
+            continue
+        best = reached.loc[reached["crossover"].astype(float).idxmin()]
+        fixed = "width" if axis == "batch" else "batch"
+        out.append(f"The smallest {unit} at which the GPU is {threshold:g}x or more faster: **{best['crossover']:g}** "
+                   f"({best['pipeline']} pipeline, {fixed} {best['fixed']:g}).")
+    return out
+
+
+def crossover_sentences(v: Verdict, hosts: bool) -> list[str]:
+    return _crossover_sentences(v.crossovers, hosts, v.threshold)
