@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--baseline", default="cpu", help="device kind speedups are measured against (default cpu)")
     rp.add_argument("--target", default=None, help="accuracy for time and cost to accuracy, e.g. 60%% "
                     "(default: per configuration, the highest accuracy every device reached)")
+    rp.add_argument("--reference", action="store_true", help="add the committed reference results from real GPUs "
+                    "(reports/reference/), so CPU-only results are seen beside a GPU")
     _report_options(rp)
 
     c = sub.add_parser("compare", help="device timings per configuration, or two runs of a grid cell by cell")
@@ -257,7 +259,8 @@ def cmd_report(args) -> int:
     except ValueError as exc:
         raise UserError(f"{exc}; choose another --name") from None
     warnings: list[str] = []
-    path = report.render(args.results, config, args.reports, warnings)
+    results = list(args.results) + (report.reference_results() if args.reference else [])
+    path = report.render(results, config, args.reports, warnings)
     for line in warnings:
         print(f"bench: {line}", file=sys.stderr)
     print(f"report: {path}\n        {path.with_name('report.md')}")

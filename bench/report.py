@@ -13,12 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 from bench import document as doc
-from bench import figures, prices, provenance, table, verdict
+from bench import figures, prices, provenance, sidebyside, table, verdict
 from bench.breakdown import SECTIONS
 from bench.errors import UserError
 from bench.results import load
 
 REPORTS_DIR = "reports"
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reports" / "reference"  # committed GPU-check results
 STATUS_STYLE = {"holds": "holds", "fails": "fails", "inconclusive": "inconclusive"}
 OUTCOME_TEXT = {"holds": "holds", "fails": "does not hold", "inconclusive": "inconclusive"}
 FINDING_TEXT = {"holds": "the claim holds", "fails": "the claim does not hold", "mixed": "it depends on the size",
@@ -65,6 +66,15 @@ def parse_target(text: str | None) -> float | None:
     return value
 
 
+def reference_results(root: Path = REFERENCE_DIR) -> list[Path]:
+    """The results folders of the committed reference runs (reports/reference/<gpu>-<date>/results)."""
+    found = sorted(p for p in root.glob("*/results") if p.is_dir())
+    if not found:
+        raise UserError(f"no reference results under {root}: this checkout has none committed; "
+                        f"run scripts/gpu-check.sh on a GPU machine to make some")
+    return found
+
+
 def default_name(paths: list[str | Path]) -> str:
     """A results folder's name (a file's folder); several results: the first name and how many more."""
     names = [(p if p.is_dir() else p.parent).resolve().name or "results" for p in map(Path, paths)]
@@ -101,6 +111,7 @@ def build(df: pd.DataFrame, config: ReportConfig, warnings: list[str] = (), sour
                 f"Rendered {stamp} from {', '.join(f'`{s}`' for s in sources)}.")
     blocks += _verdict_section(v, hosts)
     blocks += _throughput_section(d, v, hosts)
+    blocks += sidebyside.section(d)
     blocks += _accuracy_section(d, df, config)
     blocks += _breakdown_section(d)
     blocks += _cost_section(df, config)

@@ -54,8 +54,10 @@ stage grid-cuda-cg 30 $py -m bench run --devices cuda --pipeline resident --batc
   --budget 1s --warmup 10 $grid
 stage grid-cuda-tut 30 $py -m bench run --devices cuda --pipeline tutorial --batch-size 4,32 --tune none,fast \
   --budget 3s $grid
-stage grid-cpu 90 $py -m bench run --devices cpu --pipeline resident --batch-size 4,64,1024,4096 --width 1,4,16 \
+stage grid-cpu 60 $py -m bench run --devices cpu --pipeline resident --batch-size 4,64,1024,4096 --width 1,4 \
   --tune none,fast --budget 1s --warmup 2 $grid
+stage grid-cpu-w16 40 $py -m bench run --devices cpu --pipeline resident --batch-size 4,64,1024 --width 16 \
+  --tune none,fast --budget 1s --warmup 1 $grid
 # 3. the pytest-benchmark suite with JSON output, and the harness against torch.utils.benchmark on cuda
 BENCH_SECONDS=0.3 stage benchmarks 100 $py -m pytest -q -p no:cacheprovider --benchmark-only \
   --benchmark-json "$out/benchmarks.json" tests/benchmarks/test_train_step.py

@@ -230,3 +230,36 @@ def test_bench_run_checks_the_reports_folder_before_training(tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot write reports" in err and "--no-report" in err and not (tmp_path / "out").exists()
+
+
+def test_eager_and_tuned_side_by_side_with_fraction_of_peak():
+    from dataclasses import replace as _replace
+
+    from bench import sidebyside
+    from bench.results import to_frame
+    from tests.conftest import make_record
+
+    def gpu(tune, variant, steps):
+        r = make_record(device="cuda:0", step_seconds=steps, tune=tune)
+        return _replace(r, device_name="NVIDIA H100 80GB HBM3", cell={**r.cell, "variant": variant})
+
+    df = to_frame([gpu((), "", (0.004,) * 5), gpu(("amp", "cudagraph"), "fast", (0.001,) * 5),
+                   make_record(step_seconds=(0.01,) * 5)])
+    p = sidebyside.pairs(df)
+    assert len(p) == 1
+    r = p.iloc[0]
+    assert r["gain"] == pytest.approx(4.0) and r["tune"] == "amp+cudagraph"
+    assert r["eager_peak"] == pytest.approx(3_204_720 * 1000 / 66.9e12)  # fp32 peak for the eager step
+    assert r["tuned_peak"] == pytest.approx(3_204_720 * 4000 / 989.4e12)  # bf16 peak under amp
+    text = "\n".join(str(b) for b in sidebyside.section(df.assign(label=df["device"])))
+    assert "4.00x" in text
+
+
+def test_reference_results_are_the_committed_results_folders(tmp_path):
+    from bench.report import reference_results
+
+    with pytest.raises(UserError, match="no reference results"):
+        reference_results(tmp_path)
+    (tmp_path / "h200-2026-11-27" / "results").mkdir(parents=True)
+    (tmp_path / "h200-2026-11-27" / "report").mkdir()
+    assert reference_results(tmp_path) == [tmp_path / "h200-2026-11-27" / "results"]
