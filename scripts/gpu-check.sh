@@ -54,18 +54,20 @@ stage grid-cuda-cg 30 $py -m bench run --devices cuda --pipeline resident --batc
   --budget 1s --warmup 10 $grid
 stage grid-cuda-tut 30 $py -m bench run --devices cuda --pipeline tutorial --batch-size 4,32 --tune none,fast \
   --budget 3s $grid
+# 3. the test suite's CUDA paths (the rest of the suite runs in CI, which has no GPU), and the harness against
+#    torch.utils.benchmark on cuda
+stage tests 80 $py -m pytest -q -p no:cacheprovider -m gpu tests
+stage fidelity 60 $py -m pytest -q -p no:cacheprovider --benchmark-only --benchmark-json "$out/fidelity.json" \
+  tests/benchmarks/test_fidelity.py -k "cuda and 4"
+# 4. the short grid on this machine's CPU
 stage grid-cpu 60 $py -m bench run --devices cpu --pipeline resident --batch-size 4,64,1024,4096 --width 1,4 \
   --tune none,fast --budget 1s --warmup 2 $grid
 stage grid-cpu-w16 40 $py -m bench run --devices cpu --pipeline resident --batch-size 4,64,1024 --width 16 \
   --tune none,fast --budget 1s --warmup 1 $grid
-# 3. the pytest-benchmark suite with JSON output, and the harness against torch.utils.benchmark on cuda
+# 5. the pytest-benchmark suite, with JSON output
 BENCH_SECONDS=0.3 stage benchmarks 100 $py -m pytest -q -p no:cacheprovider --benchmark-only \
   --benchmark-json "$out/benchmarks.json" tests/benchmarks/test_train_step.py
-stage fidelity 60 $py -m pytest -q -p no:cacheprovider --benchmark-only --benchmark-json "$out/fidelity.json" \
-  tests/benchmarks/test_fidelity.py -k "cuda and 4"
-# 4. the test suite's CUDA paths (the rest of the suite runs in CI, which has no GPU)
-stage tests 80 $py -m pytest -q -p no:cacheprovider -m gpu tests
-# 5. the report over everything measured here, and the figures
+# 6. the report over everything measured here (it reads records only: it can be rendered anywhere later), and the figures
 stage report 40 $py -m bench report "$out/run-default" "$out/grid" "$out/benchmarks.json" \
   --reports "$out/reports" --name gpu-check
 stage figures 20 $py scripts/gpu_summary.py "$out"

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench import table
+from bench import sidebyside, table
 from bench.results import load
 
 
@@ -37,6 +37,11 @@ def main(out: Path) -> None:
             print(f"largest tuned images/s on cuda: {best.images_per_s:,.0f} at batch {best.batch_size}, "
                   f"width {best.width:g}, tune {best.tune} ({best.step_ms:.3f} ms/step)")
         print(f"cells: {len(df)} ({df.status.value_counts().to_dict()})")
+        side = sidebyside.pairs(df)
+        if len(side):
+            print("\n== eager vs tuned (images/s, tuned/eager [95% CI], % of peak)")
+            print(side[["device", "pipeline", "batch_size", "width", "tune", "eager_images_per_s",
+                        "tuned_images_per_s", "gain_text", "eager_peak", "tuned_peak"]].to_string(index=False))
     fidelity = out / "fidelity.json"
     if fidelity.is_file():
         print("\n== harness vs bare loop / torch.utils.benchmark on cuda (median step seconds)")
