@@ -278,7 +278,7 @@ def row(r: Record) -> dict:
                    images_per_s_p10=bs / p90, images_per_s_p90=bs / p10)
         if out["flops_per_image"]:
             out["achieved_flops"] = out["flops_per_image"] * out["images_per_s"]
-            peak = peaks.peak_flops(r.device_name, peaks.precision_of(cell.get("tune")))
+            peak = peaks.peak_flops(r.device_name, peaks.precision_of(cell.get("tune"), device))
             if peak:
                 out["peak_flops"] = peak
                 out["peak_fraction"] = out["achieved_flops"] / peak

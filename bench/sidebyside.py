@@ -55,6 +55,7 @@ def section(d: pd.DataFrame) -> list:
                           "tuned/eager [95% CI]", "eager TFLOP/s", "tuned TFLOP/s", "eager % of peak",
                           "tuned % of peak"], rows,
                          "Median images/s of the eager step (as in the tutorial) and the tuned one, per device and "
-                         "configuration. Peak: the device's datasheet FP32 peak (BF16 under amp), dense; blank "
-                         "where the device is not in bench/peaks.py (CPUs).", numeric=tuple(range(2, 12))))
+                         "configuration. Peak: the device's datasheet dense peak for the arithmetic most FLOPs run in: "
+                         "TF32 tensor cores for eager CUDA (cuDNN's default for float32 convolutions), BF16 under "
+                         "amp; blank where the device is not in bench/peaks.py (CPUs).", numeric=tuple(range(2, 12))))
     return out

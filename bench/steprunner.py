@@ -30,11 +30,13 @@ class StepRunner:
                                      host_loss=cell.pipeline == "tutorial")
         self._batches = iter(prep.batches)
 
-    def run(self, k: int = 1) -> None:
+    def run(self, k: int = 1, sync: bool = True) -> None:
+        """k steps, then (unless sync is False, for a timer that synchronizes itself) one synchronize."""
         with tuning.applied(self.cell.tune):
             for _ in range(k):
                 self.step(*next(self._batches))
-            devices.synchronize(self.cell.device)
+            if sync:
+                devices.synchronize(self.cell.device)
 
     def warmup(self, k: int) -> None:
         """k steps off the record, then weights and optimizer state put back in place, as `bench run` warms

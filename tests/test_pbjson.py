@@ -34,7 +34,7 @@ def test_train_step_benchmarks_become_rows_with_the_results_columns(tmp_path):
     assert (r.device, r.pipeline, r.batch_size, r.width, r.host, r.status) == (
         "cuda:0", "resident", 256, 4.0, "gpuhost", "ok")
     assert r.step_ms == pytest.approx(2.0) and r.images_per_s == pytest.approx(128_000)
-    assert r.peak_fraction == pytest.approx(1000 * 128_000 / 66.9e12)
+    assert r.peak_fraction == pytest.approx(1000 * 128_000 / 494.7e12)  # eager CUDA: TF32 convolutions
 
 
 def test_a_train_step_benchmark_missing_its_facts_is_named(tmp_path):

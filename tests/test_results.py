@@ -112,12 +112,17 @@ def test_peak_fraction_for_known_gpus_only(tmp_path):
 
     assert peak_flops("NVIDIA H100 80GB HBM3") == pytest.approx(66.9e12)
     assert peak_flops("NVIDIA H100 PCIe", "bf16") == pytest.approx(756e12)
+    assert peak_flops("NVIDIA H200", "tf32") == pytest.approx(494.7e12)
     assert peak_flops("Tesla T4", "bf16") is None
+    from bench.peaks import precision_of
+
+    assert precision_of([], "cpu") == "fp32" and precision_of([], "cuda:0") == "tf32"
+    assert precision_of(["amp", "cudagraph"], "cuda:0") == "bf16"
     assert peak_flops("AMD EPYC 7B13") is None
     w = RecordWriter(tmp_path)
     gpu = make_record(device="cuda:0", step_seconds=(0.001,) * 3)
     w.append(Record(**{**gpu.__dict__, "device_name": "NVIDIA H200"}))
     w.append(make_record())
     df = load([tmp_path]).set_index("device")
-    assert df.loc["cuda:0", "peak_fraction"] == pytest.approx(3_204_720 * 4000 / 66.9e12)
+    assert df.loc["cuda:0", "peak_fraction"] == pytest.approx(3_204_720 * 4000 / 494.7e12)
     assert pd.isna(df.loc["cpu", "peak_fraction"])

@@ -81,7 +81,7 @@ def test_train_step(benchmark, bench_data, timing, cell):
     step_seconds = [d / per_round for d in benchmark.stats.stats.data]
     median = stats.median(step_seconds)
     achieved = facts["train_flops_per_image"] * batch / median
-    peak = peaks.peak_flops(info["device_name"], peaks.precision_of(tune))
+    peak = peaks.peak_flops(info["device_name"], peaks.precision_of(tune, device))
     info.update(steps_per_round=per_round, step_seconds=step_seconds, images_per_s=batch / median,
                 achieved_flops=achieved, peak_fraction=achieved / peak if peak else None)
 
