@@ -122,31 +122,37 @@ def speedup(pairs: pd.DataFrame, crossovers: pd.DataFrame, axis: str, threshold:
         p, x, other = pairs[pairs["width"] == 1], "batch_size", "width"
     else:
         p, x, other = pairs, "width", "batch_size"
-        varied = p.groupby(["dataset", "pipeline", "device", "host", "base_device", "base_host", "batch_size"])
+        varied = p.groupby(["dataset", "pipeline", "device", "host", "base_device", "base_host", "batch_size"]
+                           + (["variant"] if "variant" in p else []))
         p = varied.filter(lambda g: g["width"].nunique() > 1)
     if p.empty or p[x].nunique() < 2:
         return None
     fig = Figure(figsize=WIDE, layout="constrained")
     ax = fig.subplots()
-    keys = ["pipeline", "device", "host", "base_device", "base_host", other]
-    groups = list(p.groupby(keys, sort=True))
+    keys = ["pipeline", "device", "host", "base_device", "base_host"] + (["variant"] if "variant" in p else [])
+    groups = list(p.groupby(keys + [other], sort=True))
     for i, (key, g) in enumerate(groups):
+        k = dict(zip(keys + [other], key))
         g = g.sort_values(x)
         color = PALETTE[i % len(PALETTE)]
-        name = f"{verdict.pair_label(g.iloc[0], show_host)}, {key[0]}"
-        name += f", batch {key[-1]}" if axis == "width" else ""
+        name = f"{verdict.pair_label(g.iloc[0], show_host)}, {k['pipeline']}"
+        name += f" ({k['variant'] or 'eager'})" if "variant" in k else ""
+        name += f", batch {k[other]}" if axis == "width" else ""
         ax.plot(g[x], g["speedup"], marker="o", markersize=5, color=color, label=name)
         ax.fill_between(g[x], g["low"], g["high"], color=color, alpha=0.18, linewidth=0)
-        c = crossovers[(crossovers["axis"] == axis) & (crossovers["pipeline"] == key[0])
-                       & (crossovers["device"] == key[1]) & (crossovers["host"] == key[2])
-                       & (crossovers["base_host"] == key[4]) & (crossovers["fixed"] == key[5])]
+        c = crossovers[crossovers["axis"] == axis]
+        for col in keys:
+            if col in c:
+                c = c[c[col] == k[col]]
+        c = c[c["fixed"] == k[other]]
         if not c.empty and c["crossover"].notna().iloc[0]:
             at = c["crossover"].iloc[0]
             y = g[g[x] == at]["speedup"].iloc[0]
             ax.plot([at], [y], marker="*", markersize=16, color=color, markeredgecolor="black", zorder=5)
+            first = at == p[x].min()  # a label left of the first point would leave the axes
             ax.annotate(f"{threshold:g}x from {'batch' if axis == 'batch' else 'width'} {at:g}", (at, y),
-                        xytext=(-10, 8), ha="right", textcoords="offset points", fontsize=8, color=color,
-                        fontweight="bold")
+                        xytext=(10, -12) if first else (-10, 8), ha="left" if first else "right",
+                        textcoords="offset points", fontsize=8, color=color, fontweight="bold")
     _reference_lines(ax, threshold)
     ax.set_yscale("log")
     low, high = min(p["low"].min(), 0.5), max(p["high"].max(), threshold * 1.5)
@@ -160,7 +166,7 @@ def speedup(pairs: pd.DataFrame, crossovers: pd.DataFrame, axis: str, threshold:
     ax.grid(True, which="major", alpha=0.3)
     title = "GPU/CPU speedup against batch size (width 1)" if axis == "batch" else "GPU/CPU speedup against width"
     ax.set_title(title + "; bands: 95% bootstrap intervals; star: crossover", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, 0.93), frameon=False)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return fig
 
 

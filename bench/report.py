@@ -140,7 +140,8 @@ def _verdict_section(v: verdict.Verdict, hosts: bool) -> list:
     if not v.pairs.empty:
         rows = []
         for _, p in v.pairs.sort_values(["pipeline", "width", "batch_size"]).iterrows():
-            rows.append([verdict.pair_label(p, hosts), p["pipeline"], str(p["batch_size"]), f"{p['width']:g}",
+            pipeline = p["pipeline"] + (f" ({p['variant'] or 'eager'})" if "variant" in p else "")
+            rows.append([verdict.pair_label(p, hosts), pipeline, str(p["batch_size"]), f"{p['width']:g}",
                          f"{p['images_per_s']:,.0f}", f"{p['base_images_per_s']:,.0f}",
                          f"{p['speedup']:.2f}x", f"{p['low']:.2f}-{p['high']:.2f}",
                          doc.Cell(OUTCOME_TEXT[p["outcome"]], STATUS_STYLE[p["outcome"]])])

@@ -28,15 +28,16 @@ def multi_host(df: pd.DataFrame) -> bool:
 
 
 def label(r: pd.Series, show_threads: bool = False, show_host: bool = False) -> str:
-    """How a row's device is named in tables and figures: cpu, cuda:0, cpu (2 thr), cuda:0 @ host."""
+    """How a row's device is named in tables and figures: cpu, cuda:0, cpu (2 thr), cuda:0 @ host, and
+    cuda:0 [fast] for a tuned cell (the --tune variant; eager cells carry no suffix)."""
     text = r["device"]
     if r["device_kind"] == "cpu" and show_threads:
         text += f" ({r['threads']} thr)"
     if show_host and isinstance(r["host"], str):
         text += f" @ {r['host']}"
-    tune, variant = r.get("tune"), r.get("variant")
-    if isinstance(tune, str) and tune and tune != variant:
-        text += f" [{tune}]"  # what a variant such as `fast` resolved to on this device
+    variant = r.get("variant")
+    if isinstance(variant, str) and variant:
+        text += f" [{variant}]"
     return text
 
 
@@ -93,7 +94,12 @@ def baseline_row(group: pd.DataFrame, baseline: str = "cpu") -> pd.Series | None
 
 
 def device_label(r: pd.Series, show_threads: bool, show_host: bool = False) -> str:
-    return label(r, show_threads, show_host)
+    """label(), and for a variant that resolves per device (fast) the options it became on this one."""
+    text = label(r, show_threads, show_host)
+    tune, variant = r.get("tune"), r.get("variant")
+    if isinstance(tune, str) and tune and tune != variant:
+        text += f" = {tune}"
+    return text
 
 
 def summary(df: pd.DataFrame, baseline: str = "cpu") -> str:

@@ -48,8 +48,10 @@ def outcome(low: float, high: float, threshold: float = THRESHOLD) -> str:
 
 
 def match_columns(df: pd.DataFrame) -> list[str]:
-    """What must be equal for two devices' cells to be compared: the work, not the budget."""
-    return ["dataset", "pipeline", "batch_size", "width"] + [c for c in table.OPTIONAL_CONFIG_COLUMNS if c in df]
+    """What must be equal for two devices' cells to be compared: the work, not the budget; and the --tune
+    variant where the results hold tuned cells (then every sentence names eager or tuned)."""
+    tuned = "variant" in df and df["variant"].fillna("").astype(str).ne("").any()
+    return ["dataset", "pipeline", "batch_size", "width"] + (["variant"] if tuned else [])
 
 
 def _latest(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -112,6 +114,7 @@ def crossovers(p: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
         return pd.DataFrame(columns=["axis", "dataset", "pipeline", "device", "host", "base_device", "base_host",
                                      "fixed", "tested", "crossover"])
     pair_keys = ["dataset", "pipeline", "device", "host", "base_device", "base_host"]
+    pair_keys += [c for c in ("variant",) if c in p]  # eager and tuned cross over apart
     for axis, fixed_col, vary_col in (("batch", "width", "batch_size"), ("width", "batch_size", "width")):
         subset = p[p["width"] == 1] if axis == "batch" else p
         for key, g in subset.groupby(pair_keys + [fixed_col], sort=True):
@@ -150,8 +153,14 @@ def fmt_speedup(s: pd.Series) -> str:
     return f"{s['speedup']:.2f}x [95% CI {s['low']:.2f}-{s['high']:.2f}]"
 
 
+def _variant(p: pd.Series) -> str:
+    """', eager' or ', tuned (fast)': named whenever the results hold tuned cells (--tune)."""
+    v = p.get("variant")
+    return "" if not isinstance(v, str) else (f", tuned ({v})" if v else ", eager")
+
+
 def _cell_name(p: pd.Series) -> str:
-    return f"{p['pipeline']} pipeline, batch {p['batch_size']}, width {p['width']:g}"
+    return f"{p['pipeline']} pipeline{_variant(p)}, batch {p['batch_size']}, width {p['width']:g}"
 
 
 def _phrase(o: str, threshold: float) -> str:
@@ -189,7 +198,7 @@ def _crossover_sentences(c: pd.DataFrame, hosts: bool, threshold: float) -> list
             if len(r["tested"]) < 2 and not reached:
                 continue  # one measured value and below the threshold: the findings already say so
             who = f"{pair_label(r, hosts)}, " if named else ""
-            at = f"{who}{r['pipeline']} pipeline at {fixed_name} {r['fixed']:g}"
+            at = f"{who}{r['pipeline']} pipeline{_variant(r)} at {fixed_name} {r['fixed']:g}"
             tested = ", ".join(f"{v:g}" for v in r["tested"])
             if not reached:
                 out.append(f"{at}: the GPU is not {threshold:g}x faster at any {unit} measured ({tested}).")
@@ -255,17 +264,22 @@ def _headlines(p: pd.DataFrame, threshold: float) -> list[tuple[str, str]]:
 
 
 def _smallest(c: pd.DataFrame, threshold: float) -> list[str]:
+    """The smallest batch and width at which the GPU is threshold-x faster; eager and tuned cells apart."""
     out = []
-    for axis, unit in (("batch", "batch size"), ("width", "width")):
-        reached = c[(c["axis"] == axis) & c["crossover"].notna()]
-        if reached.empty:
-            if (c["axis"] == axis).any():
-                out.append(f"No {unit} measured makes the GPU {threshold:g}x faster.")
-            continue
-        best = reached.loc[reached["crossover"].astype(float).idxmin()]
-        fixed = "width" if axis == "batch" else "batch"
-        out.append(f"The smallest {unit} at which the GPU is {threshold:g}x or more faster: **{best['crossover']:g}** "
-                   f"({best['pipeline']} pipeline, {fixed} {best['fixed']:g}).")
+    variants = c.groupby("variant", sort=True) if "variant" in c and c["variant"].nunique() > 1 else [(None, c)]
+    for _, cv in variants:
+        for axis, unit in (("batch", "batch size"), ("width", "width")):
+            reached = cv[(cv["axis"] == axis) & cv["crossover"].notna()]
+            if reached.empty:
+                if (cv["axis"] == axis).any():
+                    out.append(f"No {unit} measured makes the GPU {threshold:g}x faster"
+                               f"{_variant(cv.iloc[0]).replace(',', ' in the', 1)} cells.")
+                continue
+            best = reached.loc[reached["crossover"].astype(float).idxmin()]
+            fixed = "width" if axis == "batch" else "batch"
+            out.append(f"The smallest {unit} at which the GPU is {threshold:g}x or more faster: "
+                       f"**{best['crossover']:g}** ({best['pipeline']} pipeline{_variant(best)}, {fixed} "
+                       f"{best['fixed']:g}).")
     return out
 
 
