@@ -21,6 +21,13 @@ def pytest_configure(config):
             opt.benchmark_disable = True
 
 
+@pytest.fixture(autouse=True)
+def _run_in_a_scratch_folder(tmp_path_factory, monkeypatch):
+    """Each test runs in its own empty folder, so nothing a command writes by default (./results, ./reports,
+    ./data) lands in the checkout."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 def tiny_dataset(n_train=64, n_test=32, size=32, channels=3, seed=0) -> Dataset:
     """Random images whose class is written into the mean brightness, so a few steps learn something."""
     rng = np.random.default_rng(seed)
