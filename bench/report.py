@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from bench import document as doc
 from bench import figures, prices, provenance, sidebyside, table, verdict
 from bench.breakdown import SECTIONS
 from bench.errors import UserError
-from bench.results import load
+from bench.results import load, unwritable_reason
 
 REPORTS_DIR = "reports"
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reports" / "reference"  # committed GPU-check results
@@ -43,12 +42,10 @@ class ReportConfig:
 
 def check_writable(folder: str | Path) -> None:
     """Fail before a run trains anything when its report could not be written."""
-    path = Path(folder).absolute()
-    while not path.exists():
-        path = path.parent
-    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write reports to {folder}: {path} is not a writable folder; choose another with "
-                        f"--reports, or skip the report with --no-report")
+    reason = unwritable_reason(folder)
+    if reason:
+        raise UserError(f"cannot write reports to {folder}: {reason}; choose another with --reports, "
+                        f"or skip the report with --no-report")
 
 
 def parse_target(text: str | None) -> float | None:

@@ -26,24 +26,30 @@ def default_out_dir(root: str | Path = "results") -> Path:
     return Path(root) / f"{stamp}-{host}"
 
 
-def check_writable(out_dir: str | Path) -> None:
-    """Fail early, creating nothing, when out_dir could not be created or written."""
-    path = Path(out_dir).absolute()
-    existing = path
+def unwritable_reason(folder: str | Path) -> str | None:
+    """Why folder could not be created or written (a file in the way, no permission, a name the system
+    refuses), or None when it can; creates nothing."""
+    existing = Path(folder).absolute()
     try:
         while not existing.exists():
             existing = existing.parent
     except OSError as exc:  # a name too long, a folder we may not enter
-        raise UserError(f"cannot write results to {out_dir}: {exc.strerror or exc}; "
-                        f"choose a writable folder with --out") from None
+        return str(exc.strerror or exc)
     if not existing.is_dir():
-        raise UserError(f"cannot write results to {out_dir}: {existing} is a file, not a folder; "
-                        f"choose a writable folder with --out")
+        return f"{existing} is a file, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write results to {out_dir}: {existing} is not writable; "
-                        f"choose a writable folder with --out")
-    if path.exists() and (path / RECORDS_FILE).exists() and not os.access(path / RECORDS_FILE, os.W_OK):
-        raise UserError(f"cannot write results to {out_dir}: {path / RECORDS_FILE} is read-only; "
+        return f"{existing} is not writable"
+    return None
+
+
+def check_writable(out_dir: str | Path) -> None:
+    """Fail early, creating nothing, when out_dir could not be created or written."""
+    reason = unwritable_reason(out_dir)
+    if reason:
+        raise UserError(f"cannot write results to {out_dir}: {reason}; choose a writable folder with --out")
+    records = Path(out_dir) / RECORDS_FILE
+    if records.exists() and not os.access(records, os.W_OK):
+        raise UserError(f"cannot write results to {out_dir}: {records} is read-only; "
                         f"choose another folder with --out")
 
 
