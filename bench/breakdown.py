@@ -1,6 +1,6 @@
 """The step-time breakdown: a separate profiling pass that times each section of a training step.
 
-    from bench.breakdown import profile_step; profile_step(cell, data)["sections_ms"]
+    from bench.breakdown import profile_step; profile_step(cell, data).sections_ms
 
 It runs after a cell's timed training (never inside it), on a fresh copy of the cell's model and pipeline, and
 synchronizes the device between sections so each section's time is its own. That synchronization removes the
@@ -20,14 +20,9 @@ from bench.config import CellConfig
 from bench.data import Dataset
 from bench.devices import Clock
 from bench.pipelines import TutorialBatches
-from bench.train import build_model, prepare
-
-SECTIONS = ("data", "h2d", "forward", "backward", "optimizer")
-METHOD = "synchronized section timers"
-STEPS = 30  # profiled steps per cell (fewer when max_seconds runs out)
-WARMUP_STEPS = 5  # first steps (DataLoader workers starting, kernels loading) are not counted
-MIN_STEPS = 5  # profiled steps kept even past max_seconds
-MAX_SECONDS = 2.0  # budget of the pass, so a wide model at a large batch on the CPU stays cheap
+from bench.sections import MAX_SECONDS, METHOD, MIN_STEPS, SECTIONS, STEPS, WARMUP_STEPS
+from bench.preparation import build_model, prepare
+from bench.records import Profile
 
 
 def _host_batches(batches) -> Iterator[tuple]:
@@ -41,7 +36,7 @@ def _host_batches(batches) -> Iterator[tuple]:
 
 
 def profile_step(cell: CellConfig, data: Dataset, steps: int = STEPS, warmup: int = WARMUP_STEPS,
-                 max_seconds: float = MAX_SECONDS, clock: Clock = time.perf_counter) -> dict:
+                 max_seconds: float = MAX_SECONDS, clock: Clock = time.perf_counter) -> Profile:
     """Mean milliseconds per section of a training step (data, h2d, forward, backward, optimizer) and their
     total, with the raw per-step seconds. Out of memory becomes an "error" entry, not an exception."""
     if steps < 1 or warmup < 0:
@@ -53,10 +48,10 @@ def profile_step(cell: CellConfig, data: Dataset, steps: int = STEPS, warmup: in
         if not devices.is_out_of_memory(exc):
             raise
         devices.release_memory(cell.device)
-        return {"method": METHOD, "steps": 0, "error": f"out of memory: {str(exc).splitlines()[0]}"}
+        return Profile(method=METHOD, steps=0, error=f"out of memory: {str(exc).splitlines()[0]}")
 
 
-def _profile(cell: CellConfig, data: Dataset, steps: int, warmup: int, max_seconds: float, clock: Clock) -> dict:
+def _profile(cell: CellConfig, data: Dataset, steps: int, warmup: int, max_seconds: float, clock: Clock) -> Profile:
     device = cell.device
     prep = prepare(cell, data, build_model(cell, data))
     net, optimizer = prep.net, prep.optimizer
@@ -96,12 +91,6 @@ def _profile(cell: CellConfig, data: Dataset, steps: int, warmup: int, max_secon
     del source  # ends the DataLoader's workers
     n = len(seconds["data"])
     means = {name: sum(v) / n * 1e3 for name, v in seconds.items()}
-    return {
-        "method": METHOD,
-        "steps": n,
-        "warmup_steps": warmup,
-        "sections_ms": means,  # mean milliseconds per step
-        "total_ms": sum(means.values()),
-        "section_seconds": seconds,  # raw, per profiled step
-        "note": "device synchronized after every section: no overlap of data loading and compute",
-    }
+    return Profile(method=METHOD, steps=n, warmup_steps=warmup, sections_ms=means, total_ms=sum(means.values()),
+                   section_seconds={k: tuple(v) for k, v in seconds.items()},
+                   note="device synchronized after every section: no overlap of data loading and compute")

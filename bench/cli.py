@@ -170,10 +170,10 @@ def run_config(args):
         configs = tuple((p, b) for p in pipelines for b in batches)
     widths = _comma_list(args.width, float, "--width", MAX_WIDTH)
     threads = _comma_list(args.threads, int, "--threads", MAX_THREADS) if args.threads else [devices.default_threads()]
-    from bench import tuning
+    from bench import variants
 
     try:
-        tunes = tuning.parse(args.tune)
+        tunes = variants.parse(args.tune)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     eval_points = 0 if args.eval.strip().lower() == "none" else _count(args.eval, "--eval", 1, MAX_EVAL)
@@ -195,10 +195,12 @@ def run_config(args):
 
 def cmd_run(args) -> int:
     from bench import data as datasets
-    from bench import devices, runner, table
-    from bench import prices, report
+    from dataclasses import replace
+
+    from bench import devices, prices, report, runner, terminal
     from bench.progress import Bars
-    from bench.results import RECORDS_FILE, RecordWriter, check_writable, default_out_dir, to_frame
+    from bench.results import to_frame
+    from bench.writer import RECORDS_FILE, RecordWriter, check_writable, default_out_dir
 
     config = run_config(args)
     price_list = prices.parse(args.price)
@@ -211,7 +213,7 @@ def cmd_run(args) -> int:
     if args.report:
         report.check_writable(args.reports)
     data = datasets.load(config.dataset, args.data_dir, config.seed)
-    config = _with_dataset(config, data.name)
+    config = replace(config, dataset=data.name)
     plan = runner.plan(config, data, out / RECORDS_FILE, resume=args.resume)  # the last check of the input
     missing = [d for d in config.devices if not devices.is_present(d)]
     if missing:
@@ -235,8 +237,8 @@ def cmd_run(args) -> int:
         return EXIT_INTERRUPTED if interrupted else EXIT_FAULT
     df = to_frame(list(plan.done) + records)
     print()
-    print(table.summary(df))
-    for line in table.noisy_cells(df):
+    print(terminal.summary(df))
+    for line in terminal.noisy_cells(df):
         print(line, file=sys.stderr)
     print(f"\nresults: {writer.path}  (load with bench.results.load({str(writer.dir)!r}))")
     if args.report:
@@ -268,7 +270,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from bench import compare
+    from bench import compare, terminal
     from bench.results import load
 
     threshold = compare.parse_threshold(args.fail_above) if args.fail_above is not None else None
@@ -299,7 +301,7 @@ def cmd_compare(args) -> int:
         raise UserError(f"no records in {', '.join(args.results)}: give results written by `bench run`")
     for line in warnings:
         print(f"bench: {line}", file=sys.stderr)
-    print(compare.device_table(df, args.baseline.strip().lower()))
+    print(terminal.summary(df, args.baseline.strip().lower()))
     return 0
 
 
@@ -314,12 +316,6 @@ def resume_command(args, out: Path) -> str:
     if sys.argv and sys.argv[0].endswith("__main__.py") and getattr(sys, "orig_argv", [])[1:3] == ["-m", "bench"]:
         prog = sys.orig_argv[:3]  # run as `python -m bench`: repeat the same interpreter
     return shlex.join(prog + words)
-
-
-def _with_dataset(config, name: str):
-    from dataclasses import replace
-
-    return replace(config, dataset=name)
 
 
 def cmd_data(args) -> int:

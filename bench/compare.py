@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench import stats, table
+from bench import stats
 from bench.errors import UserError
+from bench.pairing import CELL, latest
+from bench.terminal import fmt_rate
 
-KEY = ["device", "dataset", "pipeline", "batch_size", "width", "threads", "budget"]
-COLUMNS = [*KEY, "old_images_per_s", "new_images_per_s", "change", "low", "high", "significant", "status"]
+COLUMNS = [*CELL, "old_images_per_s", "new_images_per_s", "change", "low", "high", "significant", "status"]
 
 
 def parse_threshold(text: str) -> float:
@@ -25,27 +27,15 @@ def parse_threshold(text: str) -> float:
     return float(m.group(1)) / 100
 
 
-def key_columns(df: pd.DataFrame) -> list[str]:
-    return KEY + [c for c in table.OPTIONAL_CONFIG_COLUMNS if c in df.columns]
-
-
-def _latest(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    order = df.assign(_t=df["created_utc"].fillna("").astype(str)).sort_values("_t", kind="stable")
-    return order.drop_duplicates(keys, keep="last").drop(columns="_t")
-
-
 def changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """One row per cell configuration in either run: the relative change of median images/s (new/old - 1)
     with its 95% bootstrap interval; significant when the interval excludes zero. A cell only in one run,
     or not ok in one, has status saying so and no change."""
-    keys = key_columns(pd.concat([old.head(0), new.head(0)]))
-    old = old.assign(**{c: None for c in keys if c not in old})
-    new = new.assign(**{c: None for c in keys if c not in new})
-    o, n = _latest(old, keys), _latest(new, keys)
-    merged = o.merge(n, on=keys, how="outer", suffixes=("_old", "_new"), indicator=True)
+    o, n = latest(old, CELL), latest(new, CELL)
+    merged = o.merge(n, on=CELL, how="outer", suffixes=("_old", "_new"), indicator=True)
     rows = []
     for _, r in merged.iterrows():
-        row = {k: r[k] for k in keys}
+        row = {k: r[k] for k in CELL}
         row.update(old_images_per_s=None, new_images_per_s=None, change=None, low=None, high=None,
                    significant=False)
         if r["_merge"] != "both":
@@ -55,14 +45,12 @@ def changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
         elif not _steps(r["step_seconds_old"]) or not _steps(r["step_seconds_new"]):
             row["status"] = "no step times"
         else:
-            a, b = r["step_seconds_old"], r["step_seconds_new"]
-            # images/s is batch / step time, so new/old images/s = median(old steps) / median(new steps)
-            change = stats.median(a) / stats.median(b) - 1
-            low, high = stats.bootstrap_ratio_ci(a, b)
+            change = r["images_per_s_new"] / r["images_per_s_old"] - 1
+            low, high = stats.interval(np.asarray(r["rate_boot_new"]) / np.asarray(r["rate_boot_old"]))
             row.update(old_images_per_s=r["images_per_s_old"], new_images_per_s=r["images_per_s_new"],
                        change=change, low=low - 1, high=high - 1, significant=low > 1 or high < 1, status="ok")
         rows.append(row)
-    out = pd.DataFrame(rows, columns=COLUMNS + [k for k in keys if k not in COLUMNS])
+    out = pd.DataFrame(rows, columns=COLUMNS)
     return out.sort_values(["device", "pipeline", "batch_size", "width", "threads"], kind="stable",
                            ignore_index=True)
 
@@ -91,7 +79,7 @@ def change_table(c: pd.DataFrame, threshold: float | None = None) -> str:
             flag = "faster" if r["change"] > 0 else "slower"
         if i in bad:
             flag = f"REGRESSION (> {threshold:.0%})" if r["status"] == "ok" else "REGRESSION"
-        rate = table.fmt_rate
+        rate = fmt_rate
         rows.append([r["device"], r["pipeline"], str(r["batch_size"]), f"{r['width']:g}", str(r["threads"]),
                      rate(r["old_images_per_s"]) if r["status"] == "ok" else "-",
                      rate(r["new_images_per_s"]) if r["status"] == "ok" else "-",
@@ -112,8 +100,3 @@ def notes(old: pd.DataFrame, new: pd.DataFrame, c: pd.DataFrame) -> list[str]:
     if not (c["status"] == "ok").any():
         out.append("no cell was measured ok in both runs; to list them side by side use --no-pair")
     return out
-
-
-def device_table(df: pd.DataFrame, baseline: str = "cpu") -> str:
-    """Single-run mode: per configuration, images/s [95% CI] per device and the speedup against baseline."""
-    return table.summary(df, baseline)

@@ -9,6 +9,8 @@ import math
 import re
 from dataclasses import asdict, dataclass
 
+from bench.variants import OPTIONS, resolve
+
 PIPELINES = ("tutorial", "resident")
 BUDGET_UNITS = {"ep": "epochs", "epoch": "epochs", "epochs": "epochs", "step": "steps", "steps": "steps",
                 "sample": "samples", "samples": "samples", "s": "seconds", "sec": "seconds", "seconds": "seconds"}
@@ -88,12 +90,13 @@ class CellConfig:
     eval_points: int = 8  # accuracy checkpoints across the budget; 0 = no evaluation
     warmup_steps: int = 20  # steps before the clock, undone afterwards
     workers: int = 2  # DataLoader worker processes (tutorial pipeline)
-    tune: tuple[str, ...] = ()  # tuned-path options (bench.tuning.OPTIONS); () = eager, as in the tutorial
+    tune: tuple[str, ...] = ()  # tuned-path options (bench.variants.OPTIONS); () = eager, as in the tutorial
     variant: str = ""  # the --tune variant asked for ("" eager, "fast", "amp+channels_last"): groups devices
 
     def __post_init__(self):
-        from bench.tuning import OPTIONS
-
+        for name in ("dataset", "device"):
+            if not (isinstance(getattr(self, name), str) and getattr(self, name)):
+                raise ValueError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
         if not isinstance(self.variant, str):
             raise ValueError(f"variant must be a string (the --tune variant), got {self.variant!r}")
         if not isinstance(self.tune, (tuple, list)) or not all(isinstance(t, str) for t in self.tune):
@@ -106,16 +109,16 @@ class CellConfig:
             raise ValueError(f"pipeline must be one of {', '.join(PIPELINES)}, got {self.pipeline!r}")
         _positive_int("batch_size", self.batch_size)
         _positive_int("threads", self.threads)
-        if not (isinstance(self.width, (int, float)) and math.isfinite(self.width) and self.width > 0):
+        if not (is_number(self.width) and math.isfinite(self.width) and self.width > 0):
             raise ValueError(f"width must be a positive number, got {self.width!r}")
         object.__setattr__(self, "width", float(self.width))  # width 1 and 1.0 are one cell, with one key
-        if not (math.isfinite(self.lr) and self.lr > 0):
+        if not (is_number(self.lr) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+        if not (is_number(self.momentum) and math.isfinite(self.momentum) and 0 <= self.momentum < 1):
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         for name in ("eval_points", "warmup_steps", "workers", "seed"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
 
     def to_dict(self) -> dict:
@@ -131,6 +134,19 @@ class CellConfig:
         known["tune"] = tuple(known.get("tune") or ())
         return cls(**known)
 
+    def to_json_value(self) -> dict:
+        return self.to_dict()
+
+    @classmethod
+    def from_json_value(cls, value, path: str) -> "CellConfig":
+        """A record's cell, read back; anything that is not a valid cell is a ValueError naming the field."""
+        if not isinstance(value, dict):
+            raise ValueError(f"{path} must be an object")
+        try:
+            return cls.from_dict(value)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{path} is not a valid cell configuration ({type(exc).__name__}: {exc})") from None
+
     @property
     def key(self) -> str:
         """A stable id of what this cell measures; equal configs give equal keys (used to resume)."""
@@ -142,6 +158,11 @@ class CellConfig:
         w = int(self.width) if self.width == int(self.width) else self.width
         tuned = f" {'+'.join(self.tune)}" if self.tune else ""
         return f"{self.device} {self.pipeline} bs{self.batch_size} w{w} t{self.threads}{tuned}"
+
+
+def is_number(value) -> bool:
+    """An int or float that is not a bool (JSON true is not a count)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _positive_int(name: str, value) -> None:
@@ -180,8 +201,6 @@ class RunConfig:
         """The grid, devices outermost. Thread counts vary only on the CPU: a GPU cell runs once, with the
         largest thread count listed, rather than repeating identical GPU work per CPU setting. A value listed
         twice (--batch-size 4,4) gives one cell: a cell is identified by its key, one record each."""
-        from bench.tuning import resolve
-
         out: dict[str, CellConfig] = {}
         grid = itertools.product(self.devices, self.configs, self.widths, self.tunes)
         for device, (pipeline, batch), width, tune in grid:

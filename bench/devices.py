@@ -16,13 +16,10 @@ from typing import Callable, Iterator
 import torch
 
 from bench.errors import UserError
+from bench.records import Memory
+from bench.variants import kind
 
 Clock = Callable[[], float]  # seconds, monotonic
-
-
-def kind(device: str) -> str:
-    """'cpu', 'cuda' or 'mps' (the part before the colon)."""
-    return device.split(":", 1)[0]
 
 
 def available() -> list[str]:
@@ -100,27 +97,21 @@ def name(device: str) -> str:
     return cpu_model()
 
 
-def total_memory_bytes(device: str) -> int | None:
-    if kind(device) == "cuda":
-        return int(torch.cuda.get_device_properties(device).total_memory)
-    return None
-
-
 def reset_peak_memory(device: str) -> None:
     if kind(device) == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def peak_memory(device: str) -> dict:
+def peak_memory(device: str) -> Memory:
     """The high-water mark of memory, and what it measures (not the same thing on every device)."""
     k = kind(device)
     if k == "cuda":
-        return {"peak_bytes": int(torch.cuda.max_memory_allocated(device)), "measure": "cuda max_memory_allocated"}
+        return Memory(int(torch.cuda.max_memory_allocated(device)), "cuda max_memory_allocated")
     if k == "mps":
-        return {"peak_bytes": int(torch.mps.driver_allocated_memory()), "measure": "mps driver_allocated_memory"}
+        return Memory(int(torch.mps.driver_allocated_memory()), "mps driver_allocated_memory")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scale = 1 if platform.system() == "Darwin" else 1024  # Linux reports KiB, macOS bytes
-    return {"peak_bytes": int(rss * scale), "measure": "process max RSS (whole process, not per cell)"}
+    return Memory(int(rss * scale), "process max RSS (whole process, not per cell)")
 
 
 def release_memory(device: str) -> None:

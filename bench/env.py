@@ -12,7 +12,9 @@ from pathlib import Path
 
 import torch
 
+import bench
 from bench import devices
+from bench.records import Environment, Git, Gpu
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,17 +27,17 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
     return None
 
 
-def git_commit() -> dict:
+def git_commit() -> Git:
     """The project's commit and whether the tree had uncommitted changes; nulls outside a git checkout."""
     commit = _run(["git", "rev-parse", "HEAD"], PROJECT_ROOT)
     dirty = None
     if commit:
         status = _run(["git", "status", "--porcelain", "--untracked-files=no"], PROJECT_ROOT)
         dirty = bool(status) if status is not None else None
-    return {"commit": commit, "dirty": dirty}
+    return Git(commit, dirty)
 
 
-def _gpus() -> list[dict]:
+def _gpus() -> list[Gpu]:
     gpus = []
     driver = None
     if torch.cuda.is_available():
@@ -43,37 +45,35 @@ def _gpus() -> list[dict]:
         driver = driver.splitlines()[0] if driver else None
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
-            gpus.append({"device": f"cuda:{i}", "name": p.name, "memory_bytes": int(p.total_memory),
-                         "capability": f"{p.major}.{p.minor}", "multiprocessors": p.multi_processor_count,
-                         "driver": driver})
+            gpus.append(Gpu(device=f"cuda:{i}", name=p.name, memory_bytes=int(p.total_memory),
+                            capability=f"{p.major}.{p.minor}", multiprocessors=p.multi_processor_count,
+                            driver=driver))
     if "mps" in devices.available():
-        gpus.append({"device": "mps", "name": devices.name("mps")})
+        gpus.append(Gpu(device="mps", name=devices.name("mps")))
     return gpus
 
 
 @lru_cache(maxsize=1)
-def environment() -> dict:
+def environment() -> Environment:
     """Collected once per process: it runs nvidia-smi and git."""
+    import psutil
     import torchvision
 
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    physical = None
-    with contextlib.suppress(ImportError):
-        import psutil
-
-        physical = psutil.cpu_count(logical=False)
-    return {
-        "host": platform.node(),
-        "os": platform.platform(),
-        "python": sys.version.split()[0],
-        "cpu_model": devices.cpu_model(),
-        "cpu_logical_cores": os.cpu_count(),
-        "cpu_physical_cores": physical,
-        "cpu_threads_available": devices.default_threads(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": cudnn,
-        "gpus": _gpus(),
-        "git": git_commit(),
-    }
+    return Environment(
+        host=platform.node(),
+        os=platform.platform(),
+        python=sys.version.split()[0],
+        cpu_model=devices.cpu_model(),
+        cpu_logical_cores=os.cpu_count(),
+        cpu_physical_cores=psutil.cpu_count(logical=False),
+        cpu_threads_available=devices.default_threads(),
+        memory_bytes=psutil.virtual_memory().total,
+        torch=torch.__version__,
+        torchvision=torchvision.__version__,
+        cuda=torch.version.cuda,
+        cudnn=cudnn,
+        gpus=tuple(_gpus()),
+        git=git_commit(),
+        bench=bench.__version__,
+    )

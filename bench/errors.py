@@ -1,4 +1,6 @@
-"""The one exception type that means "the user asked for something we cannot do"."""
+"""The one exception type that means "the user asked for something we cannot do", and errors as one line."""
+
+from __future__ import annotations
 
 
 class UserError(Exception):
@@ -6,3 +8,13 @@ class UserError(Exception):
 
     The message says what is wrong and what to do about it.
     """
+
+
+def one_line(error: BaseException | str, limit: int = 240) -> str:
+    """An exception ("Type: its message") or a text as one line of at most `limit` characters: line breaks and
+    runs of spaces collapse, so a multi-line message (a torch error, a JSON decoder's) fits in a sentence."""
+    text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
+    text = " ".join(str(text).split())
+    if isinstance(error, BaseException) and not str(error).strip():
+        text = type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -14,8 +14,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
-from bench import stats, table, verdict
-from bench.breakdown import SECTIONS
+from bench import pairing, verdict
+from bench.labels import labels
+from bench.sections import SECTIONS
 
 DPI = 110
 WIDE = (8.6, 4.4)  # inches
@@ -40,7 +41,7 @@ def colors(labels) -> dict[str, str]:
 
 
 def _frame(df: pd.DataFrame) -> pd.DataFrame:
-    return df.assign(label=table.labels(df)) if not df.empty else df.assign(label=[])
+    return df.assign(label=labels(df)) if not df.empty else df.assign(label=[])
 
 
 def _times_formatter(ax, axis="y"):
@@ -62,7 +63,7 @@ def throughput(df: pd.DataFrame) -> Figure | None:
     """images/s against batch size (log-log), one line per device and pipeline, a panel per width; cells that
     ended without a result (oom, diverged, error) are marked on the batch axis."""
     d = _frame(df)
-    ok = table.usable(d)
+    ok = pairing.usable(d)
     if ok.empty:
         return None
     palette = colors(d["label"])
@@ -75,9 +76,8 @@ def throughput(df: pd.DataFrame) -> Figure | None:
         here = ok[ok["width"] == width]
         for (lab, pipe), g in here.groupby(["label", "pipeline"]):
             g = g.sort_values("batch_size")
-            ci = np.array([stats.bootstrap_median_ci(s) for s in g["step_seconds"]])
-            rate_low, rate_high = g["batch_size"] / ci[:, 1], g["batch_size"] / ci[:, 0]
-            yerr = np.vstack([g["images_per_s"] - rate_low, rate_high - g["images_per_s"]]).clip(min=0)
+            yerr = np.vstack([g["images_per_s"] - g["images_per_s_low"],
+                              g["images_per_s_high"] - g["images_per_s"]]).clip(min=0)
             ax.errorbar(g["batch_size"], g["images_per_s"], yerr=yerr, color=palette[lab],
                         linestyle=LINESTYLES[pipelines.index(pipe) % 4], marker=MARKERS[pipelines.index(pipe) % 6],
                         markersize=5, capsize=2, label=f"{lab}, {pipe}")
@@ -122,14 +122,14 @@ def speedup(pairs: pd.DataFrame, crossovers: pd.DataFrame, axis: str, threshold:
         p, x, other = pairs[pairs["width"] == 1], "batch_size", "width"
     else:
         p, x, other = pairs, "width", "batch_size"
-        varied = p.groupby(["dataset", "pipeline", "device", "host", "base_device", "base_host", "batch_size"]
+        varied = p.groupby(["dataset", "pipeline", "device", verdict.M, "base_device", verdict.BASE_M, "batch_size"]
                            + (["variant"] if "variant" in p else []))
         p = varied.filter(lambda g: g["width"].nunique() > 1)
     if p.empty or p[x].nunique() < 2:
         return None
     fig = Figure(figsize=WIDE, layout="constrained")
     ax = fig.subplots()
-    keys = ["pipeline", "device", "host", "base_device", "base_host"] + (["variant"] if "variant" in p else [])
+    keys = ["pipeline", "device", verdict.M, "base_device", verdict.BASE_M] + (["variant"] if "variant" in p else [])
     groups = list(p.groupby(keys + [other], sort=True))
     for i, (key, g) in enumerate(groups):
         k = dict(zip(keys + [other], key))
@@ -171,7 +171,7 @@ def speedup(pairs: pd.DataFrame, crossovers: pd.DataFrame, axis: str, threshold:
 
 
 def _curves(df: pd.DataFrame) -> pd.DataFrame:
-    ok = table.usable(_frame(df))  # labels from all rows, so every figure names a device alike
+    ok = pairing.usable(_frame(df))  # labels from all rows, so every figure names a device alike
     return ok[ok["accuracy_curve"].map(lambda c: isinstance(c, list) and len(c) > 1)]
 
 
@@ -247,7 +247,7 @@ def samples_to_accuracy(df: pd.DataFrame) -> Figure | None:
 
 
 def _profiled(df: pd.DataFrame) -> pd.DataFrame:
-    ok = table.usable(_frame(df))  # labels from all rows, so every figure names a device alike
+    ok = pairing.usable(_frame(df))  # labels from all rows, so every figure names a device alike
     return ok[ok["profile"].map(lambda p: isinstance(p, dict) and isinstance(p.get("sections_ms"), dict))]
 
 

@@ -4,35 +4,58 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.errors import UserError
+from bench.config import is_number
+from bench.errors import UserError, one_line
 from bench.records import Record
+from bench.schema import decode
 
 TRAIN_STEP_SCHEMA = "bench-train-step/1"  # extra_info["schema"] of tests/benchmarks/test_train_step.py
+
+
+def schema_problem(doc) -> str | None:
+    """What keeps doc from being a pytest-benchmark document this bench reads, or None."""
+    if not isinstance(doc, dict):
+        return f"the top level is a JSON {type(doc).__name__}, not an object"
+    if not isinstance(doc.get("benchmarks"), list):
+        return "no 'benchmarks' list"
+    for i, bench in enumerate(doc["benchmarks"]):
+        if not isinstance(bench, dict) or not isinstance(bench.get("name"), str):
+            return f"benchmarks[{i}] has no 'name'"
+        stats_ = bench.get("stats")
+        if not isinstance(stats_, dict) or not is_number(stats_.get("median")):
+            return f"benchmarks[{i}] ({bench['name']!r}) has no numeric stats.median"
+    return None
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def records(path: str | Path, doc: dict) -> list[Record]:
     """One ok record per train-step benchmark in the document; other benchmarks in it are ignored.
 
     A document with no train-step benchmarks (another suite's, or another schema) is bad input."""
-    benchmarks = doc.get("benchmarks")
-    if not isinstance(benchmarks, list):
-        raise UserError(f"{path}: 'benchmarks' is not a list; give JSON written by pytest-benchmark")
     machine = doc.get("machine_info") if isinstance(doc.get("machine_info"), dict) else {}
     commit = doc.get("commit_info") if isinstance(doc.get("commit_info"), dict) else {}
     cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
-    env = {"host": machine.get("node"), "cpu_model": cpu.get("brand_raw"), "python": machine.get("python_version"),
-           "os": f"{machine.get('system', '')} {machine.get('release', '')}".strip(),
-           "git": {"commit": commit.get("id"), "dirty": commit.get("dirty")},
+    dirty = commit.get("dirty")
+    env = {"host": _text(machine.get("node")), "cpu_model": _text(cpu.get("brand_raw")),
+           "python": _text(machine.get("python_version")) or "",
+           "os": f"{_text(machine.get('system')) or ''} {_text(machine.get('release')) or ''}".strip(),
+           "git": {"commit": _text(commit.get("id")), "dirty": dirty if isinstance(dirty, bool) else None},
            "source": f"pytest-benchmark {doc.get('version', '?')}"}
     out = []
-    for i, bench in enumerate(benchmarks):
-        info = bench.get("extra_info") if isinstance(bench, dict) else None
+    for i, bench in enumerate(doc["benchmarks"]):
+        info = bench.get("extra_info")
         if not isinstance(info, dict) or info.get("schema") != TRAIN_STEP_SCHEMA:
             continue
         try:
             out.append(_record(Path(path), doc, env, bench, info))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"{path}: benchmark {i} ({bench.get('name', '?')}) lacks {exc}; "
+        except KeyError as exc:
+            raise UserError(f"{path}: benchmark {i} ({bench.get('name', '?')}) lacks extra_info {exc}; "
+                            f"rerun `pytest --benchmark-only --benchmark-json FILE` with this version") from None
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{path}: benchmark {i} ({bench.get('name', '?')}): {one_line(str(exc), 160)}; "
                             f"rerun `pytest --benchmark-only --benchmark-json FILE` with this version") from None
     if not out:
         raise UserError(f"{path}: a pytest-benchmark file without bench train-step benchmarks "
@@ -41,21 +64,25 @@ def records(path: str | Path, doc: dict) -> list[Record]:
 
 
 def _record(path: Path, doc: dict, env: dict, bench: dict, info: dict) -> Record:
-    steps = [float(s) for s in info["step_seconds"]]
-    if not steps:
-        raise ValueError("step_seconds")
-    batch = int(info["batch_size"])
-    env = {**env, "torch": info.get("torch")}
+    """The record a bench run would have written for these rounds, read back through the record's types."""
+    steps = info["step_seconds"]
+    if not isinstance(steps, list) or not steps:
+        raise ValueError("step_seconds must be a non-empty list")
+    batch, per_round = info["batch_size"], info.get("steps_per_round")
+    tune = info.get("tune", [])
     cell = {"dataset": info.get("dataset", "synthetic"), "device": info["device"], "pipeline": info["pipeline"],
-            "batch_size": batch, "width": float(info["width"]), "threads": int(info["threads"]),
-            "budget": f"{len(steps) * int(info.get('steps_per_round', 1))}steps", "lr": info.get("lr", 0.001),
-            "tune": info.get("tune", []), "variant": info.get("variant", "+".join(info.get("tune", []))),
+            "batch_size": batch, "width": info["width"], "threads": info["threads"],
+            "budget": f"{len(steps) * (per_round if isinstance(per_round, int) else 1)}steps",
+            "lr": info.get("lr", 0.001), "tune": tune,
+            "variant": info.get("variant", "+".join(tune) if isinstance(tune, list) else ""),
             "eval_points": 0, "warmup_steps": 0}
-    return Record(
-        cell=cell, status="ok", run_id=path.stem, created_utc=doc.get("datetime", ""), env=env,
-        device_name=info.get("device_name", ""), message=f"pytest-benchmark: {bench.get('name', '')}",
-        model={"parameters": info.get("parameters"), "train_flops_per_image": info.get("flops_per_image")},
-        timing={"clock": "pytest-benchmark rounds, one synchronize per round", "steps": len(steps),
-                "samples": len(steps) * batch, "train_seconds": None, "step_seconds": steps,
-                "steps_per_round": info.get("steps_per_round")},
-    )
+    record = {
+        "cell": cell, "status": "ok", "run_id": path.stem, "created_utc": str(doc.get("datetime", "")),
+        "env": {**env, "torch": _text(info.get("torch"))}, "device_name": str(info.get("device_name", "")),
+        "message": f"pytest-benchmark: {bench.get('name', '')}",
+        "model": {"parameters": info.get("parameters"), "train_flops_per_image": info.get("flops_per_image")},
+        "timing": {"clock": "pytest-benchmark rounds, one synchronize per round", "steps": len(steps),
+                   "samples": len(steps) * batch if isinstance(batch, int) else 0, "step_seconds": steps,
+                   "steps_per_round": per_round},
+    }
+    return decode(Record, record, "extra_info")

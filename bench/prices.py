@@ -10,11 +10,13 @@ import re
 
 import pandas as pd
 
-from bench import stats, table
 from bench.config import steps_per_epoch
 from bench.errors import UserError
+from bench.labels import labels
+from bench.pairing import MACHINE, usable
+from bench.targets import config_of, targets, time_to_accuracy
 
-COLUMNS = ["label", "device", "host", "dataset", "pipeline", "batch_size", "width", "price_per_hour",
+COLUMNS = ["label", "device", MACHINE, "dataset", "pipeline", "batch_size", "width", "price_per_hour",
            "epoch_seconds", "cost_per_epoch", "target_accuracy", "seconds_to_target", "cost_to_target"]
 
 
@@ -40,23 +42,13 @@ def price_for(prices: dict[str, float], device: str) -> float | None:
     return prices.get(device.split(":")[0])
 
 
-def targets(df: pd.DataFrame, target: float | None = None) -> dict[tuple, float | None]:
-    """Per configuration (dataset, pipeline, batch, width): the given target accuracy, or else the highest
-    accuracy that every device of that configuration reached."""
-    ok = table.usable(df)
-    out = {}
-    for key, group in ok.groupby(["dataset", "pipeline", "batch_size", "width"], sort=True):
-        out[key] = target if target is not None else table.common_accuracy(group)
-    return out
-
-
 def costs(df: pd.DataFrame, prices: dict[str, float], target: float | None = None) -> pd.DataFrame:
     """One row per ok cell: epoch seconds (full batches x median step), time to the target accuracy
     (training seconds, evaluation excluded) and, where a price is known, what each costs."""
-    ok = table.usable(df)
+    ok = usable(df)
     if ok.empty:
         return pd.DataFrame(columns=COLUMNS)
-    ok = ok.assign(label=table.labels(ok))
+    ok = ok.assign(label=labels(ok))
     goals = targets(df, target)
     rows = []
     for _, r in ok.iterrows():
@@ -64,12 +56,12 @@ def costs(df: pd.DataFrame, prices: dict[str, float], target: float | None = Non
         train_size = r.get("train_size")
         epoch = None
         if isinstance(train_size, (int, float)) and not pd.isna(train_size) and train_size > 0:
-            epoch = steps_per_epoch(int(train_size), int(r["batch_size"])) * stats.median(r["step_seconds"])
-        goal = goals.get((r["dataset"], r["pipeline"], r["batch_size"], r["width"]))
+            epoch = steps_per_epoch(int(train_size), int(r["batch_size"])) * r["step_ms"] / 1e3
+        goal = goals.get(config_of(r))
         curve = r["accuracy_curve"] if isinstance(r["accuracy_curve"], list) else []
-        tta = table.time_to_accuracy(curve, goal) if goal is not None else None
+        tta = time_to_accuracy(curve, goal) if goal is not None else None
         rows.append({
-            "label": r["label"], "device": r["device"], "host": r["host"], "dataset": r["dataset"],
+            "label": r["label"], "device": r["device"], MACHINE: r[MACHINE], "dataset": r["dataset"],
             "pipeline": r["pipeline"], "batch_size": r["batch_size"], "width": r["width"], "price_per_hour": price,
             "epoch_seconds": epoch, "cost_per_epoch": epoch * price / 3600 if epoch and price is not None else None,
             "target_accuracy": goal, "seconds_to_target": tta,

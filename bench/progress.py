@@ -49,4 +49,4 @@ class Bars:
             self.bar.close()
             self.bar = None
         elif self.enabled:
-            print(f"{record.cell['device']}: {record.status} {record.message}", file=self.stream)
+            print(f"{record.cell.device}: {record.status} {record.message}", file=self.stream)

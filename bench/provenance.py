@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from bench import verdict
-from bench.breakdown import METHOD as BREAKDOWN_METHOD
+from bench.pairing import MACHINE
+from bench.sections import METHOD as BREAKDOWN_METHOD
 
 FIELDS = ["CPU", "cores (physical / logical)", "CPU threads used", "GPU", "GPU driver", "torch", "torchvision",
           "CUDA", "cuDNN", "Python", "OS", "project commit", "measured (UTC)", "devices measured"]
@@ -52,8 +53,9 @@ def _first(rows: pd.DataFrame, column: str):
 
 def environment_table(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Headers and rows: one column per machine (host), one row per field."""
-    hosts = sorted(df["host"].fillna("unknown host").unique())
-    machines = {h: machine(df[df["host"].fillna("unknown host") == h]) for h in hosts}
+    names = df[MACHINE].fillna("unknown host")
+    hosts = sorted(names.unique())
+    machines = {h: machine(df[names == h]) for h in hosts}
     return ["", *hosts], [[f, *(machines[h][f] for h in hosts)] for f in FIELDS]
 
 

@@ -1,42 +1,182 @@
-"""The one record type: raw facts about one cell (config, environment, timings, accuracy), as one JSON line."""
+"""The one record type: raw facts about one cell (config, environment, timings, accuracy), as one JSON line.
+
+Every nested part is a frozen dataclass with its unit in its field's name or comment, made by one producer
+(bench.train, bench.breakdown, bench.env, bench.pbjson) and read back by its types (bench.schema).
+Statistics (medians, rates, intervals) are derived when results are read, never stored.
+"""
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 1
-STATUSES = ("ok", "oom", "diverged", "unavailable", "unsupported", "error")
+from bench.config import CellConfig
+from bench.schema import decode, encode
+
+SCHEMA_VERSION = 2  # 2 added env.bench, timing.started_unix/finished_unix; schema 1 lines read as 2
+READABLE_VERSIONS = (1, 2)
+STATUSES = ("ok", "oom", "diverged", "unavailable", "unsupported")
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What a cell trained on (bench.train.dataset_facts)."""
+
+    name: str = ""  # cifar10 | fashion-mnist | synthetic
+    source: str = ""  # the path read, or how it was generated
+    reason: str = ""  # why this dataset was chosen
+    train_size: int | None = None  # images
+    test_size: int | None = None  # images
+    input_shape: tuple[int, ...] = ()  # (C, H, W)
+    classes: int | None = None  # number of classes
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """The network a cell trained (bench.train.model_facts)."""
+
+    name: str = ""
+    width: float | None = None  # width multiplier
+    parameters: int | None = None
+    train_flops_per_image: int | None = None  # forward + backward FLOPs per image
+    forward_flops_per_image: int | None = None
+    flop_counter: str = ""  # how the FLOPs were counted
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The timed region of a cell (bench.train) or a pytest-benchmark's rounds (bench.pbjson)."""
+
+    clock: str = ""  # where step times come from: host | events | pytest-benchmark rounds
+    warmup_steps: int = 0  # steps run before the clock started, then undone
+    warmup_seconds: float | None = None
+    steps: int = 0  # timed steps
+    samples: int = 0  # timed images (steps x batch size)
+    epochs: float | None = None  # steps / full batches per epoch
+    train_seconds: float | None = None  # sum of the blocks' synchronized wall seconds (evaluation excluded)
+    eval_seconds: float | None = None  # evaluation between blocks, off the clock
+    blocks: tuple[tuple[int, float], ...] = ()  # (steps, wall seconds) per block between host clock reads
+    step_seconds: tuple[float, ...] = ()  # per step; a seeded uniform sample when step_seconds_sampled
+    step_seconds_sampled: bool = False
+    diverged_at_step: int | None = None  # the first step whose loss was not finite
+    steps_per_round: int | None = None  # pytest-benchmark: steps between synchronizes
+    started_unix: float | None = None  # wall clock (seconds since the epoch) before warm-up
+    finished_unix: float | None = None  # wall clock after the last timed block
+
+    def __post_init__(self):
+        _check(all(s > 0 for s in self.step_seconds), "step_seconds must hold positive numbers")
+        _check(self.steps >= 0 and self.samples >= 0, "steps and samples must be >= 0")
+        for name in ("train_seconds", "eval_seconds", "warmup_seconds"):
+            value = getattr(self, name)
+            _check(value is None or value >= 0, f"{name} must be >= 0, got {value}")
+        _check(all(n >= 0 and s >= 0 for n, s in self.blocks), "blocks must hold [steps >= 0, seconds >= 0]")
+
+
+@dataclass(frozen=True)
+class AccuracyPoint:
+    """Test accuracy at one checkpoint, off the clock."""
+
+    step: int  # timed steps before this checkpoint
+    samples: int  # timed images before it
+    seconds: float  # training seconds before it (evaluation excluded)
+    accuracy: float  # fraction of the test set, 0 to 1
+
+    def __post_init__(self):
+        _check(0 <= self.accuracy <= 1, f"accuracy must be a fraction in [0, 1], got {self.accuracy}")
+        _check(self.seconds >= 0, f"seconds must be >= 0, got {self.seconds}")
+
+
+@dataclass(frozen=True)
+class Memory:
+    """The high-water mark of memory, and what that measure is on this device (bench.devices.peak_memory)."""
+
+    peak_bytes: int | None = None
+    measure: str = ""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The step-time breakdown from a separate profiling pass (bench.breakdown); never part of the timing."""
+
+    method: str = ""
+    steps: int = 0  # profiled steps
+    warmup_steps: int = 0
+    sections_ms: dict[str, float] = field(default_factory=dict)  # mean milliseconds per step and section
+    total_ms: float | None = None
+    section_seconds: dict[str, tuple[float, ...]] = field(default_factory=dict)  # raw, per profiled step
+    note: str = ""
+    error: str = ""  # why the pass measured nothing (out of memory)
+
+
+@dataclass(frozen=True)
+class Gpu:
+    device: str = ""
+    name: str = ""
+    memory_bytes: int | None = None
+    capability: str = ""
+    multiprocessors: int | None = None
+    driver: str | None = None
+
+
+@dataclass(frozen=True)
+class Git:
+    commit: str | None = None
+    dirty: bool | None = None  # uncommitted changes to tracked files
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The machine and software a cell ran on (bench.env.environment)."""
+
+    host: str | None = None
+    os: str = ""
+    python: str = ""
+    cpu_model: str | None = None
+    cpu_logical_cores: int | None = None
+    cpu_physical_cores: int | None = None
+    cpu_threads_available: int | None = None  # cores this process may use
+    memory_bytes: int | None = None  # the host's RAM
+    torch: str | None = None
+    torchvision: str | None = None
+    cuda: str | None = None
+    cudnn: int | None = None
+    gpus: tuple[Gpu, ...] = ()
+    git: Git = field(default_factory=Git)
+    bench: str | None = None  # this project's version
+    source: str = ""  # where the facts came from when not bench run (a pytest-benchmark document)
 
 
 @dataclass(frozen=True)
 class Record:
     """Everything measured for one cell. Statistics (medians, rates, speedups) are derived, never stored."""
 
-    cell: dict  # CellConfig.to_dict()
+    cell: CellConfig
     status: str  # one of STATUSES
     run_id: str  # the run (output folder) this record belongs to
     created_utc: str  # ISO 8601, when the cell finished
-    env: dict  # bench.env.environment(): host, CPU, torch, GPU, driver, git commit...
+    env: Environment
     device_name: str = ""
     message: str = ""  # why, for any status but ok
-    dataset: dict = field(default_factory=dict)  # name, source, reason, train/test sizes, input shape
-    model: dict = field(default_factory=dict)  # parameters, FLOPs per image (training, forward)
-    timing: dict = field(default_factory=dict)  # see bench.train: clock, warm-up, steps, blocks, sampled step seconds
-    accuracy_curve: list = field(default_factory=list)  # [{step, samples, seconds, accuracy}], seconds = training time
-    loss_curve: list = field(default_factory=list)  # [[step, mean training loss over the block]]
-    memory: dict = field(default_factory=dict)  # peak bytes and what that measure means on this device
-    profile: dict = field(default_factory=dict)  # optional step-time breakdown from a separate profiling pass
+    dataset: DatasetFacts = field(default_factory=DatasetFacts)
+    model: ModelFacts = field(default_factory=ModelFacts)
+    timing: Timing = field(default_factory=Timing)
+    accuracy_curve: tuple[AccuracyPoint, ...] = ()
+    loss_curve: tuple[tuple[int, float | None], ...] = ()  # (step, mean training loss over the block)
+    memory: Memory = field(default_factory=Memory)
+    profile: Profile | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
-        if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        _check(self.status in STATUSES, f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
 
     def to_json(self) -> str:
-        """One line of JSON; non-finite floats become null so every line is strict JSON."""
-        return json.dumps(_finite(asdict(self)), separators=(",", ":"), allow_nan=False)
+        """One line of strict JSON (non-finite floats become null)."""
+        return json.dumps(encode(self), separators=(",", ":"), allow_nan=False)
 
     @classmethod
     def from_json(cls, line: str) -> "Record":
@@ -44,78 +184,17 @@ class Record:
         if not isinstance(d, dict):
             raise ValueError("a record must be a JSON object")
         version = d.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"schema_version {version!r} is not {SCHEMA_VERSION}, which this bench reads")
-        names = {f.name for f in fields(cls)}
-        missing = {"cell", "status", "run_id", "created_utc", "env"} - d.keys()
-        if missing:
-            raise ValueError(f"record lacks {', '.join(sorted(missing))}")
-        _check_types(d)
-        return cls(**{k: v for k, v in d.items() if k in names})
+        if version not in READABLE_VERSIONS:
+            raise ValueError(f"schema_version {version!r} is not one this bench reads "
+                             f"({', '.join(map(str, READABLE_VERSIONS))})")
+        if d.get("profile") == {}:  # schema 1 wrote an empty object for "not profiled"
+            d = {**d, "profile": None}
+        return decode(cls, {**d, "schema_version": SCHEMA_VERSION}, "")
 
     @property
     def key(self) -> str:
-        from bench.config import CellConfig
+        return self.cell.key
 
-        return CellConfig.from_dict(self.cell).key
-
-
-_OBJECTS = ("cell", "env", "dataset", "model", "timing", "memory", "profile")
-_LISTS = ("accuracy_curve", "loss_curve")
-_TEXTS = ("status", "run_id", "created_utc", "device_name", "message")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_types(d: dict) -> None:
-    """Refuse a line whose fields have the wrong shape, so every record read back can be tabulated
-    (a hand-edited or foreign line fails here, naming the field, rather than deep inside a report)."""
-    from bench.config import CellConfig
-
-    for name in _OBJECTS:
-        if name in d and not isinstance(d[name], dict):
-            raise ValueError(f"{name} must be a JSON object, got {type(d[name]).__name__}")
-    for name in _LISTS:
-        if name in d and not isinstance(d[name], list):
-            raise ValueError(f"{name} must be a JSON list, got {type(d[name]).__name__}")
-    for name in _TEXTS:
-        if name in d and not isinstance(d[name], str):
-            raise ValueError(f"{name} must be a string, got {type(d[name]).__name__}")
-    cell = d["cell"]
-    for name in ("device", "dataset"):
-        if not isinstance(cell.get(name), str):
-            raise ValueError(f"cell.{name} must be a string")
-    try:
-        CellConfig.from_dict(cell)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"cell is not a valid cell configuration ({type(exc).__name__}: {exc})") from None
-    timing = d.get("timing", {})
-    steps = timing.get("step_seconds", [])
-    if not (isinstance(steps, list) and all(_is_number(v) and v > 0 for v in steps)):
-        raise ValueError("timing.step_seconds must be a list of positive numbers")
-    for name in ("train_seconds", "eval_seconds", "steps", "samples"):
-        if timing.get(name) is not None and not _is_number(timing[name]):
-            raise ValueError(f"timing.{name} must be a number")
-    for name in ("parameters", "train_flops_per_image"):
-        if d.get("model", {}).get(name) is not None and not _is_number(d["model"][name]):
-            raise ValueError(f"model.{name} must be a number")
-    for point in d.get("accuracy_curve", []):
-        if not (isinstance(point, dict) and _is_number(point.get("accuracy")) and _is_number(point.get("seconds"))):
-            raise ValueError("accuracy_curve must hold objects with numeric accuracy and seconds")
-    if not isinstance(d["env"].get("git") or {}, dict):
-        raise ValueError("env.git must be a JSON object")
-    for name in ("host", "cpu_model", "torch", "cuda"):  # tables group and label by these
-        if d["env"].get(name) is not None and not isinstance(d["env"][name], str):
-            raise ValueError(f"env.{name} must be a string")
-
-
-def _finite(value):
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+    @property
+    def final_accuracy(self) -> float | None:
+        return self.accuracy_curve[-1].accuracy if self.accuracy_curve else None

@@ -12,14 +12,17 @@ from pathlib import Path
 import pandas as pd
 
 from bench import document as doc
-from bench import figures, prices, provenance, sidebyside, table, verdict
-from bench.breakdown import SECTIONS
+from bench import figures, pairing, prices, provenance, sidebyside, verdict
+from bench.labels import labels, multi_machine
+from bench.targets import targets
+from bench.terminal import noisy_cells, rate_with_ci
+from bench.sections import SECTIONS
 from bench.errors import UserError
-from bench.results import load, unwritable_reason
+from bench.results import DERIVED_ONLY, load
+from bench.writer import unwritable_reason
 
 REPORTS_DIR = "reports"
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reports" / "reference"  # committed GPU-check results
-STATUS_STYLE = {"holds": "holds", "fails": "fails", "inconclusive": "inconclusive"}
 OUTCOME_TEXT = {"holds": "holds", "fails": "does not hold", "inconclusive": "inconclusive"}
 FINDING_TEXT = {"holds": "the claim holds", "fails": "the claim does not hold", "mixed": "it depends on the size",
                 "inconclusive": "inconclusive", "not measured": "not measured on both devices"}
@@ -97,11 +100,11 @@ def _fmt(v, spec: str = ".3g", dash: str = "-") -> str:
 def build(df: pd.DataFrame, config: ReportConfig, warnings: list[str] = (), sources: list[str] = ()):
     """The document, and the CSV tables written beside it."""
     v = verdict.judge(df, config.baseline, config.threshold)
-    hosts = table.multi_host(df)
-    d = df.assign(label=table.labels(df))
+    hosts = multi_machine(df)
+    d = df.assign(label=labels(df))
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     blocks: list = []
-    machines = df["host"].nunique()
+    machines = df[pairing.MACHINE].nunique()
     subtitle = (f"{len(df)} cells ({(df['status'] == 'ok').sum()} ok) on {machines} "
                 f"machine{'s' if machines != 1 else ''}: "
                 f"{', '.join(sorted(df['device'].unique()))}; dataset {', '.join(map(str, df['dataset'].unique()))}. "
@@ -141,7 +144,7 @@ def _verdict_section(v: verdict.Verdict, hosts: bool) -> list:
             rows.append([verdict.pair_label(p, hosts), pipeline, str(p["batch_size"]), f"{p['width']:g}",
                          f"{p['images_per_s']:,.0f}", f"{p['base_images_per_s']:,.0f}",
                          f"{p['speedup']:.2f}x", f"{p['low']:.2f}-{p['high']:.2f}",
-                         doc.Cell(OUTCOME_TEXT[p["outcome"]], STATUS_STYLE[p["outcome"]])])
+                         doc.Cell(OUTCOME_TEXT[p["outcome"]], p["outcome"])])
         out.append(doc.Table(["devices", "pipeline", "batch", "width", "GPU images/s", "CPU images/s", "speedup",
                               "95% CI", "claim"], rows,
                              f"Every configuration measured on both devices (threshold {v.threshold:g}x).",
@@ -166,9 +169,9 @@ def _throughput_section(d: pd.DataFrame, v: verdict.Verdict, hosts: bool) -> lis
                   f"lower bound exceeds {v.threshold:g}x.")
     if len(out) == 1:
         out.append(doc.Para("No cell finished with step times: there is nothing to plot.", "note"))
-    ok = table.usable(d).sort_values(["pipeline", "width", "batch_size", "label"])
+    ok = pairing.usable(d).sort_values(["pipeline", "width", "batch_size", "label"])
     rows = [[r["label"], r["pipeline"], str(r["batch_size"]), f"{r['width']:g}",
-             table.rate_with_ci(r["step_seconds"], r["batch_size"]), f"{r['step_ms']:.3f}",
+             rate_with_ci(r), f"{r['step_ms']:.3f}",
              _fmt(r["accuracy"], ".1%"), _fmt(r["train_seconds"], ".1f"), r["device_name"] or "-"]
             for _, r in ok.iterrows()]
     if rows:
@@ -179,7 +182,7 @@ def _throughput_section(d: pd.DataFrame, v: verdict.Verdict, hosts: bool) -> lis
 
 
 def _accuracy_section(d: pd.DataFrame, df: pd.DataFrame, config: ReportConfig) -> list:
-    goals = prices.targets(df, config.target)
+    goals = targets(df, config.target)
     fig = figures.time_to_accuracy(d, goals)
     if fig is None:
         return [doc.Heading("Accuracy"), doc.Para("These results have no accuracy curves (evaluation was off, or "
@@ -201,7 +204,7 @@ def _breakdown_section(d: pd.DataFrame) -> list:
                                "unless run with `--no-breakdown`.", "note")]
     out += _image("breakdown.png", fig, "Milliseconds per step (profiled sum and timed median) and each section's "
                   "share, from a separate profiling pass with the device synchronized after each section.")
-    ok = table.usable(d)
+    ok = pairing.usable(d)
     rows = []
     for _, r in ok.sort_values(["pipeline", "width", "batch_size", "label"]).iterrows():
         p = r["profile"] if isinstance(r["profile"], dict) else {}
@@ -249,15 +252,19 @@ def _cost_section(df: pd.DataFrame, config: ReportConfig) -> list:
 
 
 def missing_cells(df: pd.DataFrame) -> list[str]:
-    """Per machine, the device x configuration combinations its other cells imply but that are absent."""
+    """Per machine, the device x configuration (pairing.CONFIG) combinations its other cells imply but that
+    are absent."""
     out = []
-    for host, g in df.groupby(df["host"].fillna("unknown host")):
-        configs = set(zip(g["dataset"], g["pipeline"], g["batch_size"], g["width"]))
+    several = df[pairing.MACHINE].nunique() > 1
+    for machine, g in df.groupby(df[pairing.MACHINE].fillna("unknown host")):
+        configs = set(g[pairing.CONFIG].itertuples(index=False, name=None))
         for device in sorted(g["device"].unique()):
-            have = set(zip(*(g[g["device"] == device][c] for c in ("dataset", "pipeline", "batch_size", "width"))))
-            for ds, pipe, bs, w in sorted(configs - have):
-                out.append(f"{device}" + (f" @ {host}" if df["host"].nunique() > 1 else "")
-                           + f": no record for {pipe} pipeline, batch {bs}, width {w:g} ({ds})")
+            have = set(g[g["device"] == device][pairing.CONFIG].itertuples(index=False, name=None))
+            for config in sorted(configs - have):
+                c = dict(zip(pairing.CONFIG, config))
+                out.append(f"{device}" + (f" @ {machine}" if several else "")
+                           + f": no record for {c['pipeline']} pipeline{' [' + c['variant'] + ']' if c['variant'] else ''}"
+                           f", batch {c['batch_size']}, width {c['width']:g} ({c['dataset']})")
     return out
 
 
@@ -265,7 +272,7 @@ def _gaps_section(d: pd.DataFrame, warnings: list[str]) -> list:
     failed = [f"{r['label']}, {r['pipeline']} pipeline, batch {r['batch_size']}, width {r['width']:g}: "
               f"**{r['status']}**" + (f" ({r['message']})" if r["message"] else "")
               for _, r in d[d["status"] != "ok"].iterrows()]
-    items = failed + missing_cells(d) + table.noisy_cells(d) + list(warnings)
+    items = failed + missing_cells(d) + noisy_cells(d) + list(warnings)
     if not items:
         return []
     return [doc.Heading("Gaps and warnings"),
@@ -275,7 +282,8 @@ def _gaps_section(d: pd.DataFrame, warnings: list[str]) -> list:
 
 
 def _cells_csv(df: pd.DataFrame) -> str:
-    flat = df.drop(columns=[c for c in ("accuracy_curve", "step_seconds", "env", "profile") if c in df])
+    flat = df.drop(columns=[c for c in ("accuracy_curve", "step_seconds", "env", "profile", *DERIVED_ONLY)
+                            if c in df])
     for s in SECTIONS:
         flat[f"breakdown_{s}_ms"] = df["profile"].map(
             lambda p, s=s: p["sections_ms"].get(s) if isinstance(p, dict) and "sections_ms" in p else None)

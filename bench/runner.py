@@ -14,9 +14,10 @@ from bench.config import CellConfig, RunConfig
 from bench.data import Dataset
 from bench.devices import Clock
 from bench.env import environment
-from bench.errors import UserError
-from bench.records import Record
-from bench.results import RecordWriter, read_records
+from bench.errors import UserError, one_line
+from bench.records import Environment, Record
+from bench.reading import read_records
+from bench.writer import RecordWriter
 from bench.train import dataset_facts, train
 
 
@@ -117,8 +118,8 @@ def plan(config: RunConfig, data: Dataset, path: Path, resume: bool = False) -> 
     return Plan(cells, tuple(done.values()), other, tuple(warnings))
 
 
-def unavailable(cell: CellConfig, data: Dataset, env: dict, run_id: str) -> Record:
-    return Record(cell=cell.to_dict(), status="unavailable", run_id=run_id,
+def unavailable(cell: CellConfig, data: Dataset, env: Environment, run_id: str) -> Record:
+    return Record(cell=cell, status="unavailable", run_id=run_id,
                   created_utc=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), env=env,
                   message=f"{cell.device} is not present on this machine (present: {', '.join(devices.available())})",
                   dataset=dataset_facts(data))
@@ -162,7 +163,7 @@ def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | N
             raise Interrupted("Ctrl-C", cell, i, len(p.cells), finished, writer.path) from None
         except (RuntimeError, OSError) as exc:
             _stopped(hooks, cell, "failed")
-            raise CellFailed(_brief(exc), cell, i, len(p.cells), finished, writer.path) from exc
+            raise CellFailed(one_line(exc), cell, i, len(p.cells), finished, writer.path) from exc
         finished += 1
         records.append(record)
         if hooks:
@@ -174,10 +175,3 @@ def _stopped(hooks, cell: CellConfig, reason: str) -> None:
     stop = getattr(hooks, "cell_stopped", None)
     if stop is not None:
         stop(cell, reason)
-
-
-def _brief(exc: BaseException, limit: int = 240) -> str:
-    """An exception as one short line: its type and the first line of its message."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -6,29 +6,32 @@ from __future__ import annotations
 import pandas as pd
 
 from bench import document as doc
-from bench import table
+from bench import pairing
+from bench.terminal import speedup_text
 
-KEY = ["host", "device", "dataset", "pipeline", "batch_size", "width"]
+# An eager cell's tuned twin: the same machine, device, threads and configuration, but for the variant.
+KEY = [pairing.MACHINE, "device", "threads", *(c for c in pairing.CONFIG if c != "variant")]
 
 
 def pairs(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per tuned cell that has an eager twin (same machine, device and configuration)."""
-    ok = table.usable(df)
-    eager = ok[ok["variant"].fillna("") == ""]
-    tuned = ok[ok["variant"].fillna("") != ""]
+    """One row per tuned cell that has an eager twin."""
+    ok = pairing.latest(pairing.usable(df), [pairing.MACHINE, *pairing.CELL]).reset_index(names="_row")
+    eager = ok[ok["variant"] == ""]
+    tuned = ok[ok["variant"] != ""]
     if eager.empty or tuned.empty:
         return pd.DataFrame()
     both = tuned.merge(eager, on=KEY, suffixes=("", "_eager"))
     rows = []
     for _, r in both.iterrows():
-        speed, text = table.speedup_with_ci(r["step_seconds_eager"], r["step_seconds"])
+        speed, low, high = pairing.ratio(df, r["_row"], r["_row_eager"])
+        text = speedup_text(speed, low, high)
         rows.append({**{k: r[k] for k in KEY}, "label": r.get("label", r["device"]), "variant": r["variant"],
                      "tune": r["tune"], "eager_images_per_s": r["images_per_s_eager"],
                      "tuned_images_per_s": r["images_per_s"], "gain": speed, "gain_text": text,
                      "eager_tflops": (r["achieved_flops_eager"] or 0) / 1e12,
                      "tuned_tflops": (r["achieved_flops"] or 0) / 1e12,
                      "eager_peak": r["peak_fraction_eager"], "tuned_peak": r["peak_fraction"]})
-    return pd.DataFrame(rows).sort_values(["host", "device", "pipeline", "width", "batch_size", "variant"])
+    return pd.DataFrame(rows).sort_values([pairing.MACHINE, "device", "pipeline", "width", "batch_size", "variant"])
 
 
 def _pct(v) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from bench import devices, tuning
+from bench import devices, tuning, variants
 from bench.config import CellConfig
 from bench.data import Dataset
-from bench.train import build_model, prepare, restore_state, snapshot_state
+from bench.preparation import build_model, prepare, restore_state, snapshot_state
 
 
 class StepRunner:
@@ -18,7 +18,7 @@ class StepRunner:
     """
 
     def __init__(self, cell: CellConfig, data: Dataset):
-        reason = tuning.unsupported(cell.tune, cell.device, cell.pipeline)
+        reason = variants.unsupported(cell.tune, cell.device, cell.pipeline)
         if reason:
             raise ValueError(reason)
         self.cell = cell

@@ -14,18 +14,17 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from bench import stats, table
+from bench import pairing
+from bench.labels import multi_machine
 
 THRESHOLD = 2.0  # "gains little": the GPU is less than this many times faster
-BASELINE = "cpu"
+BASELINE = pairing.BASELINE
 REGIMES = {
     "tutorial configuration": "the tutorial's pipeline at batch 4, width 1",
     "larger batches": "batch > 4 at width 1",
     "wider models": "width > 1",
 }
-PAIR_COLUMNS = ["regime", "dataset", "pipeline", "batch_size", "width", "device", "device_name", "host",
-                "base_device", "base_device_name", "base_host", "base_threads", "cross_machine", "images_per_s",
-                "base_images_per_s", "speedup", "low", "high", "outcome"]
+M, BASE_M = pairing.MACHINE, f"base_{pairing.MACHINE}"  # the columns naming each side's machine
 
 
 def regime(pipeline: str, batch: int, width: float) -> str | None:
@@ -47,63 +46,28 @@ def outcome(low: float, high: float, threshold: float = THRESHOLD) -> str:
     return "inconclusive"
 
 
-def match_columns(df: pd.DataFrame) -> list[str]:
-    """What must be equal for two devices' cells to be compared: the work, not the budget; and the --tune
-    variant where the results hold tuned cells (then every sentence names eager or tuned)."""
-    tuned = "variant" in df and df["variant"].fillna("").astype(str).ne("").any()
-    return ["dataset", "pipeline", "batch_size", "width"] + (["variant"] if tuned else [])
-
-
-def _latest(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    order = df.assign(_t=df["created_utc"].fillna("").astype(str)).sort_values("_t", kind="stable")
-    return order.drop_duplicates(keys, keep="last").drop(columns="_t")
-
-
 def pairs(df: pd.DataFrame, baseline: str = BASELINE, threshold: float = THRESHOLD) -> pd.DataFrame:
-    """One row per accelerator cell and baseline (CPU) cell of equal configuration. An accelerator is compared
-    with its own machine's CPU (its most threads) and with the CPU of every machine that has no accelerator
-    (a laptop beside a GPU server); an accelerator whose machine has no CPU result, with every machine's CPU."""
-    ok = table.usable(df)
-    if ok.empty:
-        return pd.DataFrame(columns=PAIR_COLUMNS)
-    keys = match_columns(ok)
-    is_base = (ok["device_kind"] == baseline) | (ok["device"] == baseline)
-    bases = _latest(ok[is_base].sort_values("threads", kind="stable"), keys + ["host"])
-    others = _latest(ok[~is_base], keys + ["host", "device"])
-    cpu_only_hosts = set(bases["host"]) - set(others["host"])
-    out = []
-    for _, g in others.iterrows():
-        same = bases[(bases[keys] == g[keys]).all(axis=1)]
-        local = same[same["host"] == g["host"]]
-        chosen = pd.concat([local, same[same["host"].isin(cpu_only_hosts)]]) if not local.empty else same
-        for _, b in chosen.iterrows():
-            cpu, gpu = b["step_seconds"], g["step_seconds"]
-            low, high = stats.bootstrap_ratio_ci(cpu, gpu)
-            value = stats.median(cpu) / stats.median(gpu)
-            out.append({
-                "regime": regime(g["pipeline"], g["batch_size"], g["width"]), "dataset": g["dataset"],
-                "pipeline": g["pipeline"], "batch_size": g["batch_size"], "width": g["width"],
-                "device": g["device"], "device_name": g["device_name"], "host": g["host"],
-                "base_device": b["device"], "base_device_name": b["device_name"], "base_host": b["host"],
-                "base_threads": b["threads"],
-                "cross_machine": b["host"] != g["host"], "images_per_s": g["images_per_s"],
-                "base_images_per_s": b["images_per_s"], "speedup": value, "low": low, "high": high,
-                "outcome": outcome(low, high, threshold),
-                **{c: g[c] for c in keys if c not in ("dataset", "pipeline", "batch_size", "width")},
-            })
-    return pd.DataFrame(out, columns=PAIR_COLUMNS + [c for c in keys if c not in PAIR_COLUMNS])
+    """Every accelerator/baseline pair of equal configuration (bench.pairing's one rule), with its regime and
+    whether the claim holds there."""
+    p = pairing.accelerator_pairs(pairing.pairs(df, baseline), baseline)
+    regimes = [regime(*k) for k in zip(p["pipeline"], p["batch_size"], p["width"])]
+    outcomes = [outcome(lo, hi, threshold) for lo, hi in zip(p["low"], p["high"])]
+    p = p.assign(regime=regimes, outcome=outcomes).reset_index(drop=True)
+    # Sentences name eager or tuned only where the results hold tuned cells: without a variant column, the
+    # wording of an eager-only run stays the tutorial's own.
+    return p if (p["variant"] != "").any() else p.drop(columns="variant")
 
 
 def several_pairs(p: pd.DataFrame) -> bool:
     """Whether sentences must name the devices: more than one accelerator/baseline pair is present."""
-    return len(p[["device", "host", "base_device", "base_host"]].drop_duplicates()) > 1
+    return len(p[["device", M, "base_device", BASE_M]].drop_duplicates()) > 1
 
 
 def pair_label(p: pd.Series, show_host: bool) -> str:
     """'cuda:0 vs cpu', with machines named when the results come from several."""
     if not show_host:
         return f"{p['device']} vs {p['base_device']}"
-    return f"{p['device']} @ {p['host']} vs {p['base_device']} @ {p['base_host']}"
+    return f"{p['device']} @ {p[M]} vs {p['base_device']} @ {p[BASE_M]}"
 
 
 def crossovers(p: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
@@ -111,9 +75,9 @@ def crossovers(p: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
     speedup's lower bound exceeds the threshold; None where no measured value reaches it."""
     rows = []
     if p.empty:
-        return pd.DataFrame(columns=["axis", "dataset", "pipeline", "device", "host", "base_device", "base_host",
+        return pd.DataFrame(columns=["axis", "dataset", "pipeline", "device", M, "base_device", BASE_M,
                                      "fixed", "tested", "crossover"])
-    pair_keys = ["dataset", "pipeline", "device", "host", "base_device", "base_host"]
+    pair_keys = ["dataset", "pipeline", "device", M, "base_device", BASE_M]
     pair_keys += [c for c in ("variant",) if c in p]  # eager and tuned cross over apart
     for axis, fixed_col, vary_col in (("batch", "width", "batch_size"), ("width", "batch_size", "width")):
         subset = p[p["width"] == 1] if axis == "batch" else p
@@ -191,7 +155,7 @@ def _finding(name: str, p: pd.DataFrame, failed: pd.DataFrame, hosts: bool, name
 
 def _crossover_sentences(c: pd.DataFrame, hosts: bool, threshold: float) -> list[str]:
     out = []
-    named = len(c[["device", "host", "base_device", "base_host"]].drop_duplicates()) > 1
+    named = len(c[["device", M, "base_device", BASE_M]].drop_duplicates()) > 1
     for axis, fixed_name, unit in (("batch", "width", "batch"), ("width", "batch", "width")):
         for _, r in c[c["axis"] == axis].iterrows():
             reached = r["crossover"] is not None and not pd.isna(r["crossover"])
@@ -210,11 +174,11 @@ def _crossover_sentences(c: pd.DataFrame, hosts: bool, threshold: float) -> list
 
 def judge(df: pd.DataFrame, baseline: str = BASELINE, threshold: float = THRESHOLD) -> Verdict:
     """The verdict, per regime present in the results, with the crossovers and what to run next."""
-    ok = table.usable(df)
+    ok = pairing.usable(df)
     kinds = sorted(ok["device_kind"].unique().tolist())
     p = pairs(df, baseline, threshold)
     c = crossovers(p, threshold)
-    hosts = table.multi_host(df)
+    hosts = multi_machine(df)
     summary = []
     if not kinds:
         summary.append("No cell finished with step times, so there is nothing to compare. "
@@ -256,7 +220,7 @@ def _headlines(p: pd.DataFrame, threshold: float) -> list[tuple[str, str]]:
         pace = "slower than" if r["high"] < 1 else "faster than" if r["low"] > 1 else "about as fast as"
         gpu, cpu = r["device_name"] or r["device"], "CPU"
         if named:
-            gpu, cpu = f"{gpu} on {r['host']}", f"CPU ({r['base_device_name'] or 'cpu'} on {r['base_host']})"
+            gpu, cpu = f"{gpu} on {r[M]}", f"CPU ({r['base_device_name'] or 'cpu'} on {r[BASE_M]})"
         out.append((r["outcome"], f"**In the tutorial configuration the GPU ({gpu}) is {pace} the {cpu}**: "
                     f"{r['speedup']:.2f}x the CPU's images/s (95% CI {r['low']:.2f}-{r['high']:.2f}x), so "
                     f"{_phrase(r['outcome'], threshold)}."))

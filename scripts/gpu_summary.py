@@ -10,14 +10,14 @@ import json
 import sys
 from pathlib import Path
 
-from bench import sidebyside, table
+from bench import pairing, sidebyside, terminal
 from bench.results import load
 
 
 def main(out: Path) -> None:
     if (out / "run-default").is_dir():
         print("== bench run (defaults)")
-        print(table.summary(load([out / "run-default"])))
+        print(terminal.summary(load([out / "run-default"])))
     if (out / "grid").is_dir():
         df = load([out / "grid"])
         ok = df[df.status == "ok"]
@@ -29,7 +29,7 @@ def main(out: Path) -> None:
             base = cuda[(cuda.pipeline == "resident") & (cuda.batch_size == batch) & (cuda.width == 1)]
             eager, graph = base[base.tune == ""], base[base.tune == "cudagraph"]
             if len(eager) and len(graph):
-                speed, text = table.speedup_with_ci(eager.iloc[0].step_seconds, graph.iloc[0].step_seconds)
+                text = terminal.speedup_text(*pairing.ratio(df, graph.index[0], eager.index[0]))
                 print(f"\ncuda resident bs{batch} w1: eager {eager.iloc[0].images_per_s:,.0f} images/s, "
                       f"cudagraph {graph.iloc[0].images_per_s:,.0f} images/s: {text}")
         tuned = cuda[cuda.tune != ""]

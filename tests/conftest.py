@@ -7,7 +7,8 @@ import pytest
 
 from bench.config import Budget, CellConfig
 from bench.data import Dataset
-from bench.records import Record
+from bench.records import SCHEMA_VERSION, Record
+from bench.schema import decode
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -55,16 +56,27 @@ def make_cell(**kw) -> CellConfig:
     return CellConfig(**base)
 
 
-def make_record(status="ok", step_seconds=(0.01, 0.011, 0.009), device="cpu", **cell_kw) -> Record:
+def record_dict(status="ok", step_seconds=(0.01, 0.011, 0.009), device="cpu", **cell_kw) -> dict:
+    """A record as its JSON object, for tests that edit fields before reading it back."""
     cell = make_cell(device=device, **cell_kw)
     steps = list(step_seconds)
-    return Record(
-        cell=cell.to_dict(), status=status, run_id="run-1", created_utc="2026-11-26T00:00:00+00:00",
-        env={"host": "testhost", "torch": "2.x", "git": {"commit": "abc", "dirty": False}},
-        device_name="Test CPU", model={"parameters": 62006, "train_flops_per_image": 3_204_720},
-        timing={"steps": len(steps), "samples": len(steps) * cell.batch_size, "train_seconds": sum(steps),
-                "eval_seconds": 0.1, "step_seconds": steps, "blocks": [[len(steps), sum(steps)]]},
-        accuracy_curve=[{"step": 0, "samples": 0, "seconds": 0.0, "accuracy": 0.1},
-                        {"step": len(steps), "samples": len(steps) * cell.batch_size, "seconds": sum(steps),
-                         "accuracy": 0.5}] if status == "ok" else [],
-    )
+    return {
+        "cell": cell.to_dict(), "status": status, "run_id": "run-1", "created_utc": "2026-11-26T00:00:00+00:00",
+        "env": {"host": "testhost", "torch": "2.x", "git": {"commit": "abc", "dirty": False}},
+        "device_name": "Test CPU", "model": {"parameters": 62006, "train_flops_per_image": 3_204_720},
+        "timing": {"steps": len(steps), "samples": len(steps) * cell.batch_size, "train_seconds": sum(steps),
+                   "eval_seconds": 0.1, "step_seconds": steps, "blocks": [[len(steps), sum(steps)]]},
+        "accuracy_curve": [{"step": 0, "samples": 0, "seconds": 0.0, "accuracy": 0.1},
+                           {"step": len(steps), "samples": len(steps) * cell.batch_size, "seconds": sum(steps),
+                            "accuracy": 0.5}] if status == "ok" else [],
+        "schema_version": SCHEMA_VERSION,
+    }
+
+
+def make_record(status="ok", step_seconds=(0.01, 0.011, 0.009), device="cpu", **cell_kw) -> Record:
+    return as_record(record_dict(status, step_seconds, device, **cell_kw))
+
+
+def as_record(d: dict) -> Record:
+    """A record read from its JSON object, through the same types and checks as a results file."""
+    return decode(Record, d, "")

@@ -3,12 +3,10 @@ seeded noise, accuracy curves, environments and step-time breakdowns. No trainin
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from bench.records import Record
-from tests.conftest import make_record
+from tests.conftest import as_record, record_dict
 
 TRAIN_SIZE = 50_000
 ENV = {
@@ -41,7 +39,7 @@ def record(device: str = "cpu", pipeline: str = "resident", batch: int = 4, widt
     rng = np.random.default_rng(seed + batch * 7 + int(width * 13) + len(device) + len(host) * 3)
     median = step_model(device, pipeline, batch, width, scale)
     steps = (median * np.exp(rng.normal(0, noise, n))).tolist() if status == "ok" else []
-    r = make_record(status=status, step_seconds=steps, device=device, pipeline=pipeline, batch_size=batch,
+    r = record_dict(status=status, step_seconds=steps, device=device, pipeline=pipeline, batch_size=batch,
                     width=float(width), threads=threads, budget=_budget())
     env = ENV[host]
     name = env["gpus"][0]["name"] if device.startswith("cuda") else env["cpu_model"]
@@ -53,10 +51,10 @@ def record(device: str = "cpu", pipeline: str = "resident", batch: int = 4, widt
             acc = 0.1 + (0.5 + 0.04 * np.log2(width)) * (1 - np.exp(-step * batch / 30_000)) \
                 - (0.03 if batch >= 256 else 0)
             curve.append({"step": step, "samples": step * batch, "seconds": step * median, "accuracy": float(acc)})
-    timing = dict(r.timing, warmup_steps=20, clock="events" if device != "cpu" else "host",
+    timing = dict(r["timing"], warmup_steps=20, clock="events" if device != "cpu" else "host",
                   steps=len(steps), samples=len(steps) * batch,
-                  train_seconds=curve[-1]["seconds"] if curve else r.timing["train_seconds"])
-    prof = {}
+                  train_seconds=curve[-1]["seconds"] if curve else r["timing"]["train_seconds"])
+    prof = None
     if profile and status == "ok":
         compute = median * 1e3 - (1.5 if pipeline == "tutorial" else 0.0)
         prof = {"method": "synchronized section timers", "steps": 30,
@@ -64,10 +62,10 @@ def record(device: str = "cpu", pipeline: str = "resident", batch: int = 4, widt
                                 "h2d": 0.05 if pipeline == "tutorial" and device != "cpu" else 0.0,
                                 "forward": 0.4 * compute, "backward": 0.45 * compute, "optimizer": 0.15 * compute}}
         prof["total_ms"] = sum(prof["sections_ms"].values())
-    return replace(r, env=env, device_name=name, message=message, timing=timing, accuracy_curve=curve,
-                   dataset={"name": "synthetic", "train_size": TRAIN_SIZE, "test_size": 10_000}, profile=prof,
-                   run_id=run_id, created_utc=created,
-                   memory={"peak_bytes": 1_000_000} if status != "unavailable" else {})
+    return as_record(dict(r, env=env, device_name=name, message=message, timing=timing, accuracy_curve=curve,
+                          dataset={"name": "synthetic", "train_size": TRAIN_SIZE, "test_size": 10_000},
+                          profile=prof, run_id=run_id, created_utc=created,
+                          memory={"peak_bytes": 1_000_000} if status != "unavailable" else {}))
 
 
 def _budget():

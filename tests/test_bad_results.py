@@ -11,7 +11,10 @@ from hypothesis import strategies as st
 from bench import table
 from bench.cli import main
 from bench.errors import UserError
-from bench.results import RecordWriter, load, read_all
+from bench.records import SCHEMA_VERSION
+from bench.reading import read_all
+from bench.results import load
+from bench.writer import RecordWriter
 from tests.conftest import make_record
 
 GOOD = make_record().to_json()
@@ -29,7 +32,7 @@ BAD_FILES = [
     ("records.jsonl", (GOOD + "\n[1, 2, 3]\n").encode(), "records.jsonl:2: not a bench record"),
     ("records.jsonl", b'{"schema_version": 1, "cell": {}}\n', "records.jsonl:1: not a bench record (record lacks"),
     ("records.jsonl", (GOOD.replace('"status":"ok"', '"status":"fine"') + "\n").encode(), "status must be one of"),
-    ("records.jsonl", (GOOD.replace('"schema_version":1', '"schema_version":7') + "\n").encode(), "schema_version 7"),
+    ("records.jsonl", (GOOD.replace(f'"schema_version":{SCHEMA_VERSION}', '"schema_version":7') + "\n").encode(), "schema_version 7"),
     ("records.jsonl", (GOOD + "\n" + GOOD[:40] + "\xff\n" + GOOD + "\n").encode("latin-1"), ":2: not UTF-8"),
     ("records.jsonl", b"", "no records in"),  # a run stopped before its first cell
     ("records.jsonl", GOOD[:100].encode(), "no records in"),  # truncated to less than one record

@@ -1,13 +1,15 @@
 """The step-time breakdown: sections add up, the resident pipeline copies nothing, the runner records it."""
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
 from bench import runner
 from bench.breakdown import SECTIONS, profile_step
 from bench.config import Budget, RunConfig
-from bench.results import RecordWriter, read_records
+from bench.reading import read_records
+from bench.writer import RecordWriter
 from tests.conftest import make_cell
 
 
@@ -20,23 +22,23 @@ def ticking_clock(tick=0.001):
 @pytest.mark.parametrize("pipeline", ["resident", "tutorial"])
 def test_each_section_is_timed_between_its_own_clock_reads(tiny, pipeline):
     p = profile_step(make_cell(pipeline=pipeline), tiny, steps=7, warmup=2, clock=ticking_clock())
-    assert p["method"] == "synchronized section timers" and p["steps"] == 7
-    assert set(p["sections_ms"]) == set(SECTIONS)
+    assert p.method == "synchronized section timers" and p.steps == 7
+    assert set(p.sections_ms) == set(SECTIONS)
     copy_ms = 0.0 if pipeline == "resident" else 1.0  # resident batches already live on the device
-    assert p["sections_ms"] == pytest.approx({"data": 1.0, "h2d": copy_ms, "forward": 1.0, "backward": 1.0,
+    assert p.sections_ms == pytest.approx({"data": 1.0, "h2d": copy_ms, "forward": 1.0, "backward": 1.0,
                                               "optimizer": 1.0})
-    assert p["total_ms"] == pytest.approx(sum(p["sections_ms"].values()))
-    assert all(len(v) == 7 for v in p["section_seconds"].values())
+    assert p.total_ms == pytest.approx(sum(p.sections_ms.values()))
+    assert all(len(v) == 7 for v in p.section_seconds.values())
 
 
 def test_the_pass_stops_early_when_its_time_budget_runs_out(tiny):
     p = profile_step(make_cell(), tiny, steps=50, warmup=0, max_seconds=0.010, clock=ticking_clock())
-    assert p["steps"] == 5  # the minimum kept: each step reads the clock 5 times (1 ms each)
+    assert p.steps == 5  # the minimum kept: each step reads the clock 5 times (1 ms each)
 
 
 def test_real_clock_gives_positive_sections(tiny):
     p = profile_step(make_cell(pipeline="tutorial", batch_size=8), tiny, steps=4, warmup=1)
-    assert all(p["sections_ms"][s] > 0 for s in ("data", "forward", "backward", "optimizer"))
+    assert all(p.sections_ms[s] > 0 for s in ("data", "forward", "backward", "optimizer"))
 
 
 def test_bad_step_counts_are_refused(tiny):
@@ -50,7 +52,10 @@ def test_runner_records_the_breakdown_without_touching_the_timed_numbers(tiny, t
                        workers=0)
     with_bd = runner.run(config, tiny, RecordWriter(tmp_path / "a"), clock=ticking_clock(), breakdown=True)
     without = runner.run(config, tiny, RecordWriter(tmp_path / "b"), clock=ticking_clock(), breakdown=False)
-    assert with_bd[0].timing == without[0].timing
-    assert without[0].profile == {}
-    assert with_bd[0].profile["method"] == "synchronized section timers"
-    assert read_records(tmp_path / "a" / "records.jsonl")[0].profile["sections_ms"]["h2d"] == 0.0
+    def timed(r):  # all but the wall-clock window, which only says when the cell ran
+        return replace(r.timing, started_unix=None, finished_unix=None)
+
+    assert timed(with_bd[0]) == timed(without[0])
+    assert without[0].profile is None
+    assert with_bd[0].profile.method == "synchronized section timers"
+    assert read_records(tmp_path / "a" / "records.jsonl")[0].profile.sections_ms["h2d"] == 0.0

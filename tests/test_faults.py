@@ -14,8 +14,11 @@ import torch
 from bench import devices, runner
 from bench.cli import main
 from bench.config import Budget, RunConfig
-from bench.results import RecordWriter, read_records
-from bench.train import make_step, train
+from bench.reading import read_records
+from bench.records import Environment
+from bench.writer import RecordWriter
+from bench.train import train
+from bench.tuning import eager_step as make_step
 from tests.formats import write_fashion
 
 
@@ -79,7 +82,7 @@ def test_host_out_of_memory_building_a_huge_model_is_an_oom_record(tiny, monkeyp
     monkeypatch.setattr("bench.train.build_model", huge)
     from tests.conftest import make_cell
 
-    r = train(make_cell(width=3.0), tiny, {}, "run")
+    r = train(make_cell(width=3.0), tiny, Environment(), "run")
     assert r.status == "oom" and "width 3" in r.message and "can't allocate memory" in r.message
 
 
@@ -88,7 +91,7 @@ def test_non_finite_loss_mid_grid_is_diverged_with_its_step_and_the_next_cell_ru
     # warm-up takes call 1 of each cell, so call 4 is the cell's counted step 3
     _, writer, records = run_grid(tmp_path, tiny, lambda: torch.tensor(bad), at_cell=3, at_step=4)
     assert [r.status for r in records] == ["ok", "ok", "diverged", "ok"]
-    assert records[2].timing["diverged_at_step"] == 3 and "step 3" in records[2].message
+    assert records[2].timing.diverged_at_step == 3 and "step 3" in records[2].message
     assert len(read_records(writer.path)) == 4
 
 
@@ -104,7 +107,7 @@ def test_a_lost_device_stops_the_run_keeping_finished_records(tmp_path, tiny, fa
     message = str(stop.value)
     assert "\n" not in message and match in message
     assert "cell 3 of 4" in message and "2 of 4 cells are recorded" in message
-    assert [r.cell["batch_size"] for r in read_records(tmp_path / "out" / "records.jsonl")] == [4, 8]
+    assert [r.cell.batch_size for r in read_records(tmp_path / "out" / "records.jsonl")] == [4, 8]
 
 
 def test_a_bug_is_not_dressed_up_as_a_fault(tmp_path, tiny):
@@ -117,7 +120,7 @@ def test_ctrl_c_in_a_cell_drops_it_and_keeps_the_finished_ones(tmp_path, tiny):
     with pytest.raises(runner.Interrupted) as stop:
         run_grid(tmp_path, tiny, raiser(KeyboardInterrupt()), at_cell=2)
     assert "interrupted during cell 2 of 4" in str(stop.value) and "1 of 4 cells are recorded" in str(stop.value)
-    assert [r.cell["batch_size"] for r in read_records(tmp_path / "out" / "records.jsonl")] == [4]
+    assert [r.cell.batch_size for r in read_records(tmp_path / "out" / "records.jsonl")] == [4]
 
 
 # --- through the command line -----------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_a_train_step_benchmark_missing_its_facts_is_named(tmp_path):
     del doc["benchmarks"][0]["extra_info"]["step_seconds"]
     path = tmp_path / "old.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(UserError, match=r"old\.json: benchmark 0 \(test_train_step\[x\]\) lacks 'step_seconds'"):
+    with pytest.raises(UserError, match=r"old\.json: benchmark 0 \(test_train_step\[x\]\) lacks extra_info 'step_seconds'"):
         load(path)
 
 

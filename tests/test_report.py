@@ -2,6 +2,7 @@
 machines, missing and oom cells; figures exist, the verdict's numbers are the records', the HTML is self-contained."""
 
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from io import StringIO
 
@@ -12,6 +13,7 @@ from bench import stats
 from bench.cli import main
 from bench.errors import UserError
 from bench.report import ReportConfig, default_name, render
+from bench.results import rate_bootstrap
 from tests import reportdata as rd
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -29,9 +31,8 @@ def rendered(tmp_path_factory, name, folders, **config):
 @pytest.fixture(scope="module")
 def cpu_only(tmp_path_factory):
     """A CPU-only run with evaluation and breakdown off (like pytest-benchmark rows: no accuracy, no profile)."""
-    records = [rd.record("cpu", "tutorial", 4, 1, profile=False), rd.record("cpu", "resident", 256, 1, profile=False)]
-    for r in records:
-        r.accuracy_curve.clear()
+    records = [replace(rd.record("cpu", pipeline, batch, 1, profile=False), accuracy_curve=())
+               for pipeline, batch in (("tutorial", 4), ("resident", 256))]
     return rendered(tmp_path_factory, "cpu-only", {"run": records})
 
 
@@ -88,12 +89,11 @@ def test_verdict_numbers_are_the_records_numbers(one_machine):
     md = (one_machine / "report.md").read_text()
     df = pd.read_csv(one_machine / "cells.csv")
     assert len(df) == len(rd.grid(**SMALL)) + 2
-    records = {(r.cell["device"], r.cell["pipeline"], r.cell["batch_size"], r.cell["width"]): r.timing["step_seconds"]
-               for r in rd.grid(**SMALL)}
+    records = {(r.cell.device, r.cell.pipeline, r.cell.batch_size, r.cell.width): r for r in rd.grid(**SMALL)}
     for key in [("tutorial", 4, 1.0), ("resident", 256, 1.0), ("resident", 4, 4.0)]:
         cpu, gpu = records[("cpu", *key)], records[("cuda:0", *key)]
-        value = stats.median(cpu) / stats.median(gpu)
-        low, high = stats.bootstrap_ratio_ci(cpu, gpu)
+        value = stats.median(cpu.timing.step_seconds) / stats.median(gpu.timing.step_seconds)
+        low, high = stats.interval(rate_bootstrap(gpu) / rate_bootstrap(cpu))
         line = f"{key[0]} pipeline, batch {key[1]}, width {key[2]:g}: {value:.2f}x [95% CI {low:.2f}-{high:.2f}]"
         assert line in md, line
     speedups = pd.read_csv(one_machine / "speedups.csv")
@@ -120,13 +120,13 @@ def test_oom_and_missing_cells_are_listed(one_machine):
 def test_costs_follow_from_prices_step_times_and_time_to_accuracy(one_machine):
     md = (one_machine / "report.md").read_text()
     r = rd.record("cuda:0", "resident", 256, 1)
-    epoch = (rd.TRAIN_SIZE // 256) * stats.median(r.timing["step_seconds"])
+    epoch = (rd.TRAIN_SIZE // 256) * stats.median(r.timing.step_seconds)
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.split("## Cost")[1].splitlines()
             if line.startswith("| cuda:0 ")]
     cells = next(r for r in rows if r[1:4] == ["resident", "256", "1"])
     assert float(cells[4]) == 3.06 and float(cells[5]) == pytest.approx(epoch, abs=0.05)
     assert float(cells[6]) == pytest.approx(epoch * 3.06 / 3600, rel=0.01)
-    tta = r.accuracy_curve[-1]["seconds"]  # both devices learn alike, so the target is the final accuracy
+    tta = r.accuracy_curve[-1].seconds  # both devices learn alike, so the target is the final accuracy
     assert float(cells[8]) == pytest.approx(tta, abs=0.05)
     assert float(cells[9]) == pytest.approx(tta * 3.06 / 3600, rel=0.01)
 
@@ -241,7 +241,7 @@ def test_eager_and_tuned_side_by_side_with_fraction_of_peak():
 
     def gpu(tune, variant, steps):
         r = make_record(device="cuda:0", step_seconds=steps, tune=tune)
-        return _replace(r, device_name="NVIDIA H100 80GB HBM3", cell={**r.cell, "variant": variant})
+        return _replace(r, device_name="NVIDIA H100 80GB HBM3", cell=_replace(r.cell, variant=variant))
 
     df = to_frame([gpu((), "", (0.004,) * 5), gpu(("amp", "cudagraph"), "fast", (0.001,) * 5),
                    make_record(step_seconds=(0.01,) * 5)])

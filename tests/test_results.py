@@ -2,13 +2,16 @@
 
 import json
 import os
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
 from bench.errors import UserError
 from bench.records import SCHEMA_VERSION, Record
-from bench.results import RecordWriter, load, read_records
+from bench.reading import read_records
+from bench.results import load
+from bench.writer import RecordWriter
 from tests.conftest import make_record
 
 
@@ -21,9 +24,8 @@ def test_record_round_trips_through_json():
 
 
 def test_non_finite_numbers_are_written_as_null():
-    r = make_record(step_seconds=(0.01,))
-    r.timing["train_seconds"] = float("nan")
-    assert json.loads(r.to_json())["timing"]["train_seconds"] is None
+    r = replace(make_record(step_seconds=(0.01,)), loss_curve=((1, float("inf")), (2, float("nan"))))
+    assert json.loads(r.to_json())["loss_curve"] == [[1, None], [2, None]]
 
 
 def test_unknown_status_is_refused():
@@ -44,7 +46,7 @@ def test_writer_appends_and_never_rewrites(tmp_path):
     first = w.path.read_bytes()
     w.append(make_record(batch_size=8))
     assert w.path.read_bytes().startswith(first)
-    assert [r.cell["batch_size"] for r in read_records(w.path)] == [4, 8]
+    assert [r.cell.batch_size for r in read_records(w.path)] == [4, 8]
     RecordWriter(tmp_path / "out")  # reopening an existing folder leaves its records alone
     assert len(read_records(w.path)) == 2
 

@@ -13,7 +13,8 @@ from dataclasses import replace
 import pytest
 
 from bench.cli import build_parser, main, run_config
-from bench.results import RecordWriter, read_records
+from bench.reading import read_records
+from bench.writer import RecordWriter
 from tests.conftest import make_record
 from tests.formats import write_fashion
 
@@ -62,7 +63,7 @@ def test_resume_measures_only_cells_without_a_record_and_says_how_many_it_skippe
     printed = capsys.readouterr()
     assert "skipping 2 of 3 cells that already have a record, measuring the other 1" in printed.err
     records = records_of(out)
-    assert records[:2] == first and [r.cell["batch_size"] for r in records] == [4, 8, 16]
+    assert records[:2] == first and [r.cell.batch_size for r in records] == [4, 8, 16]
     assert printed.out.count("resident | batch") == 3  # the table shows the whole grid, old cells included
 
 
@@ -101,7 +102,7 @@ def test_resume_leaves_records_of_other_arguments_alone_when_some_cells_match(ca
     assert main(run_args(fashion, out, "4,8")) == 0
     assert main(run_args(fashion, out, "8,16", "1", "4steps", "--resume")) == 0
     assert "1 records there are from other arguments and are left alone" in capsys.readouterr().err
-    assert [r.cell["batch_size"] for r in records_of(out)] == [4, 8, 16]
+    assert [r.cell.batch_size for r in records_of(out)] == [4, 8, 16]
 
 
 def test_resume_needs_an_existing_out(capsys, tmp_path, fashion):
@@ -141,7 +142,7 @@ def test_a_record_appended_after_a_torn_tail_starts_its_own_line(tmp_path):
         f.write(make_record().to_json().encode()[:70])  # a writer killed mid-line
     w.append(make_record(batch_size=8))
     warnings = []
-    assert [r.cell["batch_size"] for r in read_records(w.path, warnings)] == [4, 8]
+    assert [r.cell.batch_size for r in read_records(w.path, warnings)] == [4, 8]
     assert warnings == [f"{w.path}:2: skipped an incomplete line (a run was cut short)"]
 
 
@@ -202,7 +203,7 @@ def test_sigkill_mid_grid_then_resume_gives_every_cell_exactly_one_record(tmp_pa
     assert resumed.returncode == 0, err
     assert f"skipping {killed_with} of 6 cells" in err
     assert_one_record_per_cell(out, 6)
-    assert {(r.cell["batch_size"], r.cell["width"]) for r in records_of(out)} == {
+    assert {(r.cell.batch_size, r.cell.width) for r in records_of(out)} == {
         (b, w) for b in (4, 8, 16) for w in (1.0, 2.0)}
 
 
@@ -230,7 +231,7 @@ def test_two_runs_into_one_folder_leave_both_sets_complete(tmp_path, fashion):
     lines = (out / "records.jsonl").read_text().split("\n")
     assert lines[-1] == "" and all(json.loads(line) for line in lines[:-1])  # whole lines only
     assert_one_record_per_cell(out, 4)
-    assert sorted(r.cell["batch_size"] for r in records_of(out)) == [4, 8, 16, 32]
+    assert sorted(r.cell.batch_size for r in records_of(out)) == [4, 8, 16, 32]
 
 
 # --- append only --------------------------------------------------------------------------------------------

@@ -19,11 +19,6 @@ def test_median_quantiles_iqr():
     assert stats.relative_iqr([1, 2, 3, 4, 5]) == pytest.approx(2 / 3)
 
 
-def test_mad_ignores_the_outlier():
-    # deviations from the median 3: 2, 1, 0, 1, 97 -> median 1
-    assert stats.mad([1, 2, 3, 4, 100]) == 1
-
-
 def test_coefficient_of_variation():
     # mean 2, sample standard deviation 1
     assert stats.coefficient_of_variation([1, 2, 3]) == pytest.approx(0.5)
@@ -39,7 +34,7 @@ def test_noisy_threshold_is_ten_percent_of_the_median():
 def test_bootstrap_interval_of_a_constant_is_that_constant():
     assert stats.bootstrap_median_ci([2.0] * 10) == (2.0, 2.0)
     assert stats.bootstrap_ratio_ci([6.0] * 5, [2.0] * 7) == (3.0, 3.0)
-    assert stats.bootstrap_change_ci([2.0] * 5, [3.0] * 5) == pytest.approx((0.5, 0.5))
+    assert stats.interval(stats.bootstrap_medians([2.0] * 5)) == (2.0, 2.0)
 
 
 def test_bootstrap_interval_brackets_the_median_and_narrows_with_more_data():

@@ -6,12 +6,14 @@ import pytest
 import torch
 
 from bench.config import Budget
+from bench.records import Environment
 from bench.pipelines import ImageArrayDataset, normalized_tensor, tutorial_transform
-from bench.train import make_step, train
+from bench.train import train
+from bench.tuning import eager_step as make_step
 from tests.conftest import make_cell
 from tests.test_timing import FakeClock
 
-ENV = {"host": "test"}
+ENV = Environment(host="test")
 
 
 def test_fake_clock_accounting_excludes_warmup_and_evaluation(tiny):
@@ -19,34 +21,34 @@ def test_fake_clock_accounting_excludes_warmup_and_evaluation(tiny):
     r = train(make_cell(budget=Budget.parse("10steps"), eval_points=2, warmup_steps=3), tiny, ENV, "run",
               clock=FakeClock(tick))
     t = r.timing
-    assert r.status == "ok" and t["steps"] == 10 and t["samples"] == 40
-    assert t["step_seconds"] == pytest.approx([tick] * 10)  # one clock read per step
+    assert r.status == "ok" and t.steps == 10 and t.samples == 40
+    assert t.step_seconds == pytest.approx([tick] * 10)  # one clock read per step
     # each block: one read at its start, one per step, one at its end -> (n + 1) ticks; nothing else counts
-    assert t["train_seconds"] == pytest.approx(sum((n + 1) * tick for n, _ in t["blocks"]))
-    assert sum(n for n, _ in t["blocks"]) == 10
-    assert t["eval_seconds"] == pytest.approx(3 * tick)  # checkpoints at steps 0, 5 and 10, one tick each
-    assert t["warmup_steps"] == 3 and t["warmup_seconds"] == pytest.approx(tick)
-    assert [p["step"] for p in r.accuracy_curve] == [0, 5, 10]
-    assert r.accuracy_curve[-1]["seconds"] == pytest.approx(t["train_seconds"])
+    assert t.train_seconds == pytest.approx(sum((n + 1) * tick for n, _ in t.blocks))
+    assert sum(n for n, _ in t.blocks) == 10
+    assert t.eval_seconds == pytest.approx(3 * tick)  # checkpoints at steps 0, 5 and 10, one tick each
+    assert t.warmup_steps == 3 and t.warmup_seconds == pytest.approx(tick)
+    assert [p.step for p in r.accuracy_curve] == [0, 5, 10]
+    assert r.accuracy_curve[-1].seconds == pytest.approx(t.train_seconds)
 
 
 def test_time_budget_is_enforced_on_training_time(tiny):
     r = train(make_cell(budget=Budget.parse("0.2s"), eval_points=8, warmup_steps=2), tiny, ENV, "run",
               clock=FakeClock(0.001))
     t = r.timing
-    assert 0.2 <= t["train_seconds"] < 0.2 + 0.01
+    assert 0.2 <= t.train_seconds < 0.2 + 0.01
     assert len(r.accuracy_curve) == 9  # step 0 plus 8 checkpoints
 
 
 def test_default_eval_gives_eight_checkpoints_plus_the_start(tiny):
     r = train(make_cell(budget=Budget.parse("16steps"), eval_points=8), tiny, ENV, "run")
-    assert [p["step"] for p in r.accuracy_curve] == [0, 2, 4, 6, 8, 10, 12, 14, 16]
-    assert all(0 <= p["accuracy"] <= 1 for p in r.accuracy_curve)
+    assert [p.step for p in r.accuracy_curve] == [0, 2, 4, 6, 8, 10, 12, 14, 16]
+    assert all(0 <= p.accuracy <= 1 for p in r.accuracy_curve)
 
 
 def test_eval_none_skips_accuracy(tiny):
     r = train(make_cell(eval_points=0), tiny, ENV, "run")
-    assert r.status == "ok" and r.accuracy_curve == [] and r.timing["eval_seconds"] == 0
+    assert r.status == "ok" and r.accuracy_curve == () and r.timing.eval_seconds == 0
 
 
 def test_warmup_is_undone_so_counted_samples_are_all_the_training(tiny):
@@ -54,18 +56,18 @@ def test_warmup_is_undone_so_counted_samples_are_all_the_training(tiny):
     b = train(make_cell(warmup_steps=7, budget=Budget.parse("12steps")), tiny, ENV, "run")
     assert [s for s, _ in a.loss_curve] == [s for s, _ in b.loss_curve]
     assert [v for _, v in a.loss_curve] == pytest.approx([v for _, v in b.loss_curve], rel=1e-6)
-    assert a.accuracy_curve[-1]["accuracy"] == b.accuracy_curve[-1]["accuracy"]
+    assert a.accuracy_curve[-1].accuracy == b.accuracy_curve[-1].accuracy
 
 
 def test_training_learns_the_tiny_task(tiny):
     r = train(make_cell(budget=Budget.parse("30ep"), batch_size=16, lr=0.05, eval_points=1), tiny, ENV, "run")
     assert r.loss_curve[-1][1] < math.log(10)  # below the loss of a uniform guess
-    assert r.accuracy_curve[-1]["accuracy"] > max(0.3, r.accuracy_curve[0]["accuracy"])  # chance is 0.1
+    assert r.accuracy_curve[-1].accuracy > max(0.3, r.accuracy_curve[0].accuracy)  # chance is 0.1
 
 
 def test_tutorial_pipeline_runs_with_worker_processes(tiny):
     r = train(make_cell(pipeline="tutorial", workers=2, budget=Budget.parse("1ep")), tiny, ENV, "run")
-    assert r.status == "ok" and r.timing["steps"] == 64 // 4
+    assert r.status == "ok" and r.timing.steps == 64 // 4
 
 
 def test_both_pipelines_feed_the_same_normalized_pixels(tiny):
@@ -114,8 +116,8 @@ def test_nan_loss_stops_the_cell_as_diverged_with_its_step(tiny):
     r = train(make_cell(warmup_steps=2, budget=Budget.parse("40steps")), tiny, ENV, "run",
               step_factory=failing_at(9, lambda: torch.tensor(math.nan)))
     assert r.status == "diverged"
-    assert r.timing["diverged_at_step"] == 7 and "step 7" in r.message
-    assert r.timing["steps"] < 40
+    assert r.timing.diverged_at_step == 7 and "step 7" in r.message
+    assert r.timing.steps < 40
 
 
 def test_out_of_memory_becomes_an_oom_record(tiny):
@@ -137,7 +139,7 @@ def test_other_errors_are_not_swallowed(tiny):
 
 def test_record_carries_model_and_dataset_facts(tiny):
     r = train(make_cell(), tiny, ENV, "run")
-    assert r.model["parameters"] == 62006 and r.model["train_flops_per_image"] == 3_204_720
-    assert r.dataset["train_size"] == 64 and r.dataset["input_shape"] == [3, 32, 32]
-    assert r.memory["peak_bytes"] > 0
-    assert r.timing["clock"] == "host"
+    assert r.model.parameters == 62006 and r.model.train_flops_per_image == 3_204_720
+    assert r.dataset.train_size == 64 and r.dataset.input_shape == (3, 32, 32)
+    assert r.memory.peak_bytes > 0
+    assert r.timing.clock == "host"

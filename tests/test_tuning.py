@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from bench import tuning
+from bench import tuning, variants
 from bench.config import Budget, RunConfig
+from bench.records import Environment
 from bench.runner import run
-from bench.results import RecordWriter
+from bench.writer import RecordWriter
 from bench.steprunner import StepRunner
 from bench.train import train
 from tests.conftest import make_cell, tiny_dataset
@@ -41,20 +42,20 @@ def assert_same_losses(tuned, eager, rtol):
 
 
 def test_parse_variants():
-    assert tuning.parse("none") == ((),)
-    assert tuning.parse("none,amp+channels_last, cudagraph") == ((), ("amp", "channels_last"), ("cudagraph",))
-    assert tuning.parse("channels_last+amp,amp+channels_last") == (("amp", "channels_last"),)
-    assert tuning.parse("fast") == (("fast",),)
+    assert variants.parse("none") == ((),)
+    assert variants.parse("none,amp+channels_last, cudagraph") == ((), ("amp", "channels_last"), ("cudagraph",))
+    assert variants.parse("channels_last+amp,amp+channels_last") == (("amp", "channels_last"),)
+    assert variants.parse("fast") == (("fast",),)
     for bad, says in [("turbo", "unknown --tune option 'turbo'"), ("", "empty"), ("fast+amp", "stands alone")]:
         with pytest.raises(ValueError, match=says):
-            tuning.parse(bad)
+            variants.parse(bad)
 
 
 def test_fast_resolves_per_device_and_pipeline():
-    assert tuning.resolve(("fast",), "cpu", "resident") == ("channels_last",)
-    assert tuning.resolve(("fast",), "cuda:0", "resident") == ("amp", "channels_last", "cudagraph", "cudnn")
-    assert tuning.resolve(("fast",), "cuda:0", "tutorial") == ("amp", "channels_last", "cudnn", "pinned")
-    assert tuning.resolve(("amp",), "cuda:0", "tutorial") == ("amp",)
+    assert variants.resolve(("fast",), "cpu", "resident") == ("channels_last",)
+    assert variants.resolve(("fast",), "cuda:0", "resident") == ("amp", "channels_last", "cudagraph", "cudnn")
+    assert variants.resolve(("fast",), "cuda:0", "tutorial") == ("amp", "channels_last", "cudnn", "pinned")
+    assert variants.resolve(("amp",), "cuda:0", "tutorial") == ("amp",)
 
 
 @pytest.mark.parametrize("tune,device,pipeline,says", [
@@ -66,13 +67,13 @@ def test_fast_resolves_per_device_and_pipeline():
     (("compile", "cudagraph"), "cuda:0", "resident", "choose compile or cudagraph"),
 ])
 def test_unsupported_combinations_say_why(tune, device, pipeline, says):
-    assert says in tuning.unsupported(tune, device, pipeline)
+    assert says in variants.unsupported(tune, device, pipeline)
 
 
 def test_supported_combinations_pass():
-    assert tuning.unsupported(("amp", "channels_last"), "cpu", "resident") is None
-    assert tuning.unsupported(("amp", "channels_last", "cudnn", "cudagraph"), "cuda:0", "resident") is None
-    assert tuning.unsupported(("amp", "pinned"), "cuda:0", "tutorial") is None
+    assert variants.unsupported(("amp", "channels_last"), "cpu", "resident") is None
+    assert variants.unsupported(("amp", "channels_last", "cudnn", "cudagraph"), "cuda:0", "resident") is None
+    assert variants.unsupported(("amp", "pinned"), "cuda:0", "tutorial") is None
 
 
 def test_unsupported_is_recorded_not_raised_and_the_other_cells_run(tmp_path):
@@ -81,8 +82,8 @@ def test_unsupported_is_recorded_not_raised_and_the_other_cells_run(tmp_path):
                        threads=(1,), budget=Budget.parse("5steps"), tunes=((), ("cudagraph",), ("channels_last",)),
                        warmup_steps=1, eval_points=1, workers=0)
     records = run(config, d, RecordWriter(tmp_path))
-    assert [(r.cell["tune"], r.status) for r in records] == [
-        ([], "ok"), (["cudagraph"], "unsupported"), (["channels_last"], "ok")]
+    assert [(r.cell.tune, r.status) for r in records] == [
+        ((), "ok"), (("cudagraph",), "unsupported"), (("channels_last",), "ok")]
     assert "needs a CUDA device" in records[1].message
 
 
@@ -113,14 +114,14 @@ def test_amp_bf16_gives_eager_losses_within_bf16_tolerance_on_the_cpu(data):
 
 @pytest.mark.slow
 def test_compile_gives_eager_losses_on_the_cpu(data):
-    if tuning.unsupported(("compile",), "cpu", "resident"):
-        pytest.skip(tuning.unsupported(("compile",), "cpu", "resident"))
+    if variants.unsupported(("compile",), "cpu", "resident"):
+        pytest.skip(variants.unsupported(("compile",), "cpu", "resident"))
     assert_same_losses(losses(data, ("compile",)), losses(data), FP32_RTOL)
 
 
 def test_tuned_cell_trains_and_records_its_options(data):
-    r = train(make_cell(tune=("amp", "channels_last"), budget=Budget.parse("10steps")), data, {}, "run")
-    assert r.status == "ok" and r.cell["tune"] == ["amp", "channels_last"]
+    r = train(make_cell(tune=("amp", "channels_last"), budget=Budget.parse("10steps")), data, Environment(), "run")
+    assert r.status == "ok" and r.cell.tune == ("amp", "channels_last")
 
 
 @gpu
@@ -144,7 +145,7 @@ def test_cuda_pinned_tutorial_pipeline_gives_eager_losses(data):
 @pytest.mark.gpu
 def test_cudagraph_cell_trains_under_the_harness(data):
     r = train(make_cell(device="cuda:0", tune=("cudagraph",), budget=Budget.parse("40steps"), warmup_steps=5),
-              data, {}, "run")
-    assert r.status == "ok" and r.timing["clock"] == "events" and len(r.timing["step_seconds"]) == 40
+              data, Environment(), "run")
+    assert r.status == "ok" and r.timing.clock == "events" and len(r.timing.step_seconds) == 40
     block_losses = [v for _, v in r.loss_curve]
     assert all(np.isfinite(block_losses)) and len(set(block_losses)) > 1  # each replay's loss, not one copy

@@ -4,13 +4,13 @@ import pandas as pd
 import pytest
 
 from bench import stats, verdict
-from bench.results import to_frame
+from bench.results import rate_bootstrap, to_frame
 from tests import reportdata as rd
 
 
 def by_hand(cpu, gpu):
-    a, b = cpu.timing["step_seconds"], gpu.timing["step_seconds"]
-    return stats.median(a) / stats.median(b), stats.bootstrap_ratio_ci(a, b)
+    a, b = cpu.timing.step_seconds, gpu.timing.step_seconds
+    return stats.median(a) / stats.median(b), stats.interval(rate_bootstrap(gpu) / rate_bootstrap(cpu))
 
 
 @pytest.mark.parametrize("pipeline,batch,width,name", [
@@ -29,8 +29,8 @@ def test_outcome_compares_the_interval_with_the_threshold(low, high, expected):
 def test_pairs_give_the_speedup_and_interval_computed_from_the_records():
     records = rd.grid(batches=(4, 64), widths=(1,))
     v = verdict.judge(to_frame(records))
-    cpu = {(r.cell["pipeline"], r.cell["batch_size"]): r for r in records if r.cell["device"] == "cpu"}
-    gpu = {(r.cell["pipeline"], r.cell["batch_size"]): r for r in records if r.cell["device"] == "cuda:0"}
+    cpu = {(r.cell.pipeline, r.cell.batch_size): r for r in records if r.cell.device == "cpu"}
+    gpu = {(r.cell.pipeline, r.cell.batch_size): r for r in records if r.cell.device == "cuda:0"}
     assert len(v.pairs) == 3
     for _, p in v.pairs.iterrows():
         key = (p["pipeline"], p["batch_size"])

@@ -9,12 +9,13 @@ import pytest
 from torch.utils import benchmark as tub
 
 from bench import devices, stats
+from bench.records import Environment
 from bench.config import Budget, CellConfig, default_lr
 from bench.steprunner import StepRunner
 from bench.train import train
 from tests.benchmarks.conftest import require
 
-ENV = {"host": "benchmark"}
+ENV = Environment(host="benchmark")
 TOLERANCE = 0.05  # relative agreement asked of the harness on the CPU
 
 
@@ -31,7 +32,7 @@ def cell(device, pipeline="resident", batch=4, steps=3000) -> CellConfig:
 
 
 def harness_median(c: CellConfig, data) -> float:
-    return stats.median(train(c, data, ENV, "fidelity").timing["step_seconds"])
+    return stats.median(train(c, data, ENV, "fidelity").timing.step_seconds)
 
 
 def bare_loop_median(c: CellConfig, data, blocks: int = 30, block_steps: int = 100) -> float:
@@ -106,7 +107,7 @@ def test_resident_trains_twice_as_fast_as_the_tutorial_pipeline_at_batch_4(bench
     def measure():
         for pipeline in ("tutorial", "resident"):
             r = train(cell("cpu", pipeline, 4, steps=4000), bench_data, ENV, "fidelity")
-            rates[pipeline] = r.timing["samples"] / r.timing["train_seconds"]
+            rates[pipeline] = r.timing.samples / r.timing.train_seconds
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
     ratio = rates["resident"] / rates["tutorial"]

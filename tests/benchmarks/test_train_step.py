@@ -15,10 +15,11 @@ import os
 import pytest
 import torch
 
-from bench import devices, peaks, stats, tuning
+from bench import devices, peaks, stats, variants
 from bench.config import Budget, CellConfig, default_lr
 from bench.steprunner import StepRunner, plan_rounds
-from bench.train import build_model, model_facts
+from bench.preparation import build_model
+from bench.train import model_facts
 from tests.benchmarks.conftest import BATCHES, DEVICES, WIDTHS, require
 
 SMOKE_MAX_CPU_FLOPS = 5e9  # per step: cells heavier than this are only timed, not smoke-run, on the CPU
@@ -29,7 +30,7 @@ SECONDS_PER_CELL = float(os.environ.get("BENCH_SECONDS", "2"))  # timed work per
 def _cells():
     for device in DEVICES:
         # eager everywhere; on CUDA also the tuned resident step (bf16, channels_last, cuDNN autotune, CUDA graph)
-        tunes = [(), tuning.resolve(("fast",), device, "resident")] if devices.kind(device) == "cuda" else [()]
+        tunes = [(), variants.resolve(("fast",), device, "resident")] if devices.kind(device) == "cuda" else [()]
         for tune in tunes:
             for batch in BATCHES:
                 for width in WIDTHS:
@@ -60,15 +61,15 @@ def test_train_step(benchmark, bench_data, timing, cell):
     require(device)
     config = make_cell(device, pipeline, batch, width, tune, bench_data.name)
     facts = model_facts(build_model(config, bench_data), bench_data)
-    if not timing and devices.kind(device) == "cpu" and facts["train_flops_per_image"] * batch > SMOKE_MAX_CPU_FLOPS:
+    if not timing and devices.kind(device) == "cpu" and facts.train_flops_per_image * batch > SMOKE_MAX_CPU_FLOPS:
         pytest.skip("heavy on a CPU: timed under --benchmark-only, not smoke-run")
     runner = StepRunner(config, bench_data)
     benchmark.group = f"{pipeline} bs{batch} w{width:g}"
     info = benchmark.extra_info
     info.update(schema=BENCHMARK_SCHEMA, device=device, device_name=devices.name(device), pipeline=pipeline,
                 batch_size=batch, width=width, threads=config.threads, dataset=bench_data.name, tune=list(tune), variant="fast" if tune else "",
-                lr=config.lr, torch=torch.__version__, flops_per_image=facts["train_flops_per_image"],
-                parameters=facts["parameters"])
+                lr=config.lr, torch=torch.__version__, flops_per_image=facts.train_flops_per_image,
+                parameters=facts.parameters)
     try:
         with devices.cpu_threads(config.threads):
             if not timing:
@@ -80,7 +81,7 @@ def test_train_step(benchmark, bench_data, timing, cell):
         runner.close()
     step_seconds = [d / per_round for d in benchmark.stats.stats.data]
     median = stats.median(step_seconds)
-    achieved = facts["train_flops_per_image"] * batch / median
+    achieved = facts.train_flops_per_image * batch / median
     peak = peaks.peak_flops(info["device_name"], peaks.precision_of(tune, device))
     info.update(steps_per_round=per_round, step_seconds=step_seconds, images_per_s=batch / median,
                 achieved_flops=achieved, peak_fraction=achieved / peak if peak else None)

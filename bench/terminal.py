@@ -1,0 +1,88 @@
+"""Tables for the terminal: each configuration's devices with images/s, speedup and time to accuracy.
+
+    print(bench.terminal.summary(bench.results.load("results/")))      # what `bench run` and `bench compare` print
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from tabulate import tabulate
+
+from bench import pairing, stats
+from bench.labels import device_label, multi_machine
+from bench.targets import common_accuracy, time_to_accuracy
+
+
+def fmt_rate(v) -> str:
+    """images/s: thousands separated above 100, three digits below; '-' for nothing."""
+    if v is None or pd.isna(v) or not math.isfinite(v):
+        return "-"
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
+def rate_with_ci(r: pd.Series) -> str:
+    return f"{fmt_rate(r['images_per_s'])} [{fmt_rate(r['images_per_s_low'])}-{fmt_rate(r['images_per_s_high'])}]"
+
+
+def speedup_text(value: float, low: float, high: float) -> str:
+    return f"{value:.2f}x [{low:.2f}-{high:.2f}]"
+
+
+def _title(key: tuple) -> str:
+    config = dict(zip(pairing.CONFIG, key))
+    return " | ".join([str(config["dataset"]), str(config["pipeline"]), f"batch {config['batch_size']}",
+                       f"width {config['width']:g}", config["variant"] or "eager"])
+
+
+def summary(df: pd.DataFrame, baseline: str = pairing.BASELINE) -> str:
+    """One table per configuration: device, images/s [95% CI], median step, speedup [95% CI] against the
+    baseline cell the pairing rule gives it, final accuracy, and seconds to the highest accuracy every device
+    reached."""
+    if df.empty:
+        return "no results"
+    p = pairing.pairs(df, baseline)
+    first = p.drop_duplicates("row").set_index("row")  # a cell's own machine's baseline comes first
+    bases = set(p["base_row"])
+    machines = multi_machine(df)
+    parts = []
+    for key, group in df.groupby(pairing.CONFIG, sort=False, dropna=False):
+        target = common_accuracy(pairing.usable(group))
+        show_threads = group[group["device_kind"] == "cpu"]["threads"].nunique() > 1
+        rows = []
+        for i, r in group.iterrows():
+            name = device_label(r, show_threads, machines)
+            if r["status"] != "ok" or not r["step_seconds"]:
+                rows.append([name, r["status"], "", "", "", "", r["message"]])
+                continue
+            speed = "-"
+            if i in first.index:
+                s = first.loc[i]
+                speed = speedup_text(s["speedup"], s["low"], s["high"])
+                if s["cross_machine"]:
+                    speed += f" vs {s['base_device']} @ {s[f'base_{pairing.MACHINE}']}"
+            elif i in bases:
+                speed = "1.00x (baseline)"
+            tta = time_to_accuracy(r["accuracy_curve"], target) if target is not None else None
+            acc = f"{r['accuracy']:.1%}" if r["accuracy"] is not None and not pd.isna(r["accuracy"]) else "-"
+            rows.append([name, rate_with_ci(r), f"{r['step_ms']:.3f}", speed, acc,
+                         f"{tta:.1f}" if tta is not None else "-", r["device_name"]])
+        budgets = ", ".join(sorted(set(map(str, group["budget"]))))
+        tta_head = f"s to {target:.1%}" if target is not None else "s to acc"
+        table = tabulate(rows, headers=["device", "images/s [95% CI]", "step ms", f"speedup vs {baseline}",
+                                        "accuracy", tta_head, "name"], disable_numparse=True)
+        parts.append(f"{_title(key)} | budget {budgets}\n{table}")
+    return "\n\n".join(parts)
+
+
+def noisy_cells(df: pd.DataFrame) -> list[str]:
+    """A line per cell whose step times spread more than 10% (IQR/median): the machine was busy."""
+    out = []
+    for _, r in pairing.usable(df).iterrows():
+        if r["noisy"]:
+            out.append(f"noisy: {r['device']} {r['pipeline']} bs{r['batch_size']} w{r['width']:g}: step times "
+                       f"spread widely (IQR/median {stats.relative_iqr(r['step_seconds']):.0%} > "
+                       f"{stats.NOISY_RELATIVE_IQR:.0%}): the machine was busy or the pipeline uneven; close other "
+                       f"programs and rerun for tighter numbers")
+    return out
