@@ -39,7 +39,7 @@ def _pct(v) -> str:
 
 
 def section(d: pd.DataFrame) -> list:
-    """The report section; d carries a label column (bench.table.labels)."""
+    """The report section; d carries a label column (bench.labels.labels)."""
     out: list = [doc.Heading("As in the tutorial, and tuned")]
     p = pairs(d)
     if p.empty:

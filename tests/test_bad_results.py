@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import table
+from bench import terminal
 from bench.cli import main
 from bench.errors import UserError
 from bench.records import SCHEMA_VERSION
@@ -138,7 +138,7 @@ def test_any_mutated_record_loads_or_is_one_user_error(tmp_path, where, value, d
         assert f"{path}:1: not a bench record" in str(err) and "\n" not in str(err)
     else:
         assert len(df) == 1
-        assert table.summary(df) and table.noisy_cells(df) is not None  # and what is read can be tabulated
+        assert terminal.summary(df) and terminal.noisy_cells(df) is not None  # and what is read can be tabulated
 
 
 # --- through `bench report` and `bench compare` (being written on another branch: skipped until merged) ------
