@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
-import math
-import pickle
-import zlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
-from bench import synthetic
+from bench import datafiles, synthetic
+from bench.datafiles import UntrustedFile
+from bench.datafiles import brief as _brief
 from bench.errors import UserError
 
 DATASETS = ("auto", "cifar10", "fashion-mnist", "synthetic")
@@ -20,12 +20,25 @@ DEFAULT_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"  # where Debian'
 
 CIFAR10_FOLDER = "cifar-10-batches-py"  # torchvision's name for the extracted archive
 CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+# The official release's digests, as torchvision checks them (torchvision.datasets.CIFAR10's meta, train_list and
+# test_list). A file is unpickled only when its MD5 is here; tests swap in the digests of their own tiny files.
+CIFAR10_MD5 = MappingProxyType({
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+})
+CIFAR10_MAX_FILE_BYTES = 64 * 2**20  # a larger file is refused unread: the official batches are about 31 MB
 FASHION_MNIST_FILES = (  # train images, train labels, test images, test labels; each may also end in .gz
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
+FASHION_MNIST_MAX_ITEMS = 60_000  # per idx file (the train split); a header claiming more is refused unread
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
@@ -100,7 +113,11 @@ def _load(name: str, data_dir: str | Path | None, seed: int) -> Dataset:
             )
         return _load_cifar10(found, "cifar10 requested")
     if found is not None:
-        return _load_cifar10(found, f"found CIFAR-10 at {found / CIFAR10_FOLDER}")
+        try:
+            return _load_cifar10(found, f"found CIFAR-10 at {found / CIFAR10_FOLDER}")
+        except UntrustedFile as e:  # nothing unverified was unpickled; say why the copy was passed over
+            return _synthetic(seed, f"found CIFAR-10 at {found / CIFAR10_FOLDER} but {e.path.name} {e.problem}; "
+                              f"using synthetic (for a verified copy, {_cifar10_fix(found)})")
     hint = "bench data download cifar10" + (f" --data-dir {root}" if data_dir is not None else "")
     return _synthetic(seed, f"no CIFAR-10 under {root} (run `{hint}` to get it); using synthetic")
 
@@ -153,18 +170,17 @@ def _synthetic(seed: int, reason: str) -> Dataset:
     return Dataset("synthetic", train_x, train_y, test_x, test_y, synthetic.CLASSES, source, reason)
 
 
-def _brief(e: BaseException) -> str:
-    """An exception as a short single line, fit to sit inside a UserError message."""
-    text = " ".join(f"{type(e).__name__}: {e}".split())
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
 # --- CIFAR-10: torchvision's python pickles --------------------------------------------------------
 
 
+def _cifar10_fix(root: Path) -> str:
+    return f"delete {root / CIFAR10_FOLDER} and run `bench data download cifar10 --data-dir {root}`"
+
+
 def _load_cifar10(root: Path, reason: str) -> Dataset:
+    """Each file is checked against CIFAR10_MD5 before it is unpickled; the first that fails raises UntrustedFile."""
     folder = root / CIFAR10_FOLDER
-    fix = f"run `bench data download cifar10 --data-dir {root}` to fetch a fresh copy"
+    fix = _cifar10_fix(root)
     meta = _unpickle(folder / "batches.meta", fix)
     names = meta.get("label_names")
     if not isinstance(names, list) or not names or not all(isinstance(n, (str, bytes)) for n in names):
@@ -178,13 +194,13 @@ def _load_cifar10(root: Path, reason: str) -> Dataset:
 
 
 def _unpickle(path: Path, fix: str) -> dict:
-    if not path.is_file():
-        raise UserError(f"{path} is missing, so the CIFAR-10 copy there is incomplete: {fix}")
-    # CIFAR-10 ships as pickles, and unpickling can run code: only point this at data you trust.
+    # CIFAR-10 ships as pickles, and unpickling can run code: only files with the official MD5 are unpickled,
+    # and even those may build nothing but containers and numeric arrays.
+    raw = datafiles.read_verified(path, CIFAR10_MD5[path.name], CIFAR10_MAX_FILE_BYTES, fix)
     try:
-        with path.open("rb") as f:
-            # latin1 is how torchvision reads these Python 2 pickles: str keys stay str and numpy's raw bytes survive.
-            entry = pickle.load(f, encoding="latin1")
+        entry = datafiles.unpickle_arrays(raw, path, fix)
+    except UserError:
+        raise
     except Exception as e:  # a damaged pickle can raise nearly anything: EOFError, UnpicklingError, ValueError, ...
         raise UserError(f"{path} is not a readable CIFAR-10 pickle ({_brief(e)}): {fix}") from e
     if not isinstance(entry, dict):
@@ -239,10 +255,8 @@ def _load_fashion_mnist(data_dir: str | Path | None) -> Dataset:
         paths.append(path)
     splits = []
     for images_path, labels_path in (paths[0:2], paths[2:4]):
-        images = _read_idx(images_path, ndim=3, fix=fix)
-        labels = _read_idx(labels_path, ndim=1, fix=fix)
-        if images.shape[1:] != (28, 28):
-            raise UserError(f"{images_path} holds {images.shape[1]}x{images.shape[2]} images, not 28x28: {fix}")
+        images = datafiles.read_idx(images_path, (28, 28), FASHION_MNIST_MAX_ITEMS, fix)
+        labels = datafiles.read_idx(labels_path, (), FASHION_MNIST_MAX_ITEMS, fix)
         if len(labels) != len(images):
             raise UserError(f"{labels_path} has {len(labels)} labels, {images_path.name} {len(images)} images: {fix}")
         if labels.size and labels.max() >= len(FASHION_MNIST_CLASSES):
@@ -252,28 +266,8 @@ def _load_fashion_mnist(data_dir: str | Path | None) -> Dataset:
 
 
 def _idx_path(folder: Path, stem: str) -> Path | None:
+    """The file named for `stem`, whatever it is: a FIFO or a symlink loop is found here and refused when read."""
     for path in (folder / stem, folder / f"{stem}.gz"):
-        if path.is_file():
+        if os.path.lexists(path):
             return path
     return None
-
-
-def _read_idx(path: Path, ndim: int, fix: str) -> np.ndarray:
-    """An idx file of unsigned bytes with `ndim` dimensions (the format MNIST-style datasets ship in)."""
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a cut-off gzip stream is an EOFError
-        raise UserError(f"{path} could not be read ({_brief(e)}): {fix}") from e
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise UserError(f"{path} is truncated: {len(raw)} bytes is less than an idx header: {fix}")
-    # Magic: two zero bytes, a type code (0x08 = unsigned byte) and the number of dimensions.
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != 0x0800 + ndim:
-        raise UserError(f"{path} has magic number {magic:#010x}, not {0x0800 + ndim:#010x} as it should: {fix}")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = math.prod(dims)  # exact: a damaged header can claim sizes that overflow int64
-    if len(raw) - header != expected:
-        raise UserError(f"{path} holds {len(raw) - header} bytes of data but its header {dims} needs {expected}: {fix}")
-    # Copied so the arrays are writable and do not pin the decompressed buffer.
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()

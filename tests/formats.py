@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
 import struct
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,11 +19,86 @@ CIFAR_TRAIN_ROWS = 6  # per data batch; the real files hold 10,000
 CIFAR_TEST_ROWS = 4
 
 
+def cifar10_md5s(root: Path) -> dict[str, str]:
+    """data.CIFAR10_MD5 with the digests of the regular files now in root's cifar-10-batches-py.
+
+    Tiny test files cannot have the official digests: a test that wants them read swaps this table in
+    (monkeypatch.setattr(data, "CIFAR10_MD5", cifar10_md5s(root))), after any damage it means to test.
+    """
+    folder = root / data.CIFAR10_FOLDER
+    table = dict(data.CIFAR10_MD5)
+    for name in table:
+        if (folder / name).is_file():
+            table[name] = hashlib.md5((folder / name).read_bytes()).hexdigest()
+    return table
 
 
+def trust_cifar10(monkeypatch, root: Path) -> None:
+    """Accept the CIFAR-10 files now under root as if they were the official release, for this test only."""
+    monkeypatch.setattr(data, "CIFAR10_MD5", cifar10_md5s(root))
 
-def write_cifar10(root: Path, bytes_keys: bool = False, seed: int = 0) -> dict[str, np.ndarray]:
-    """A cifar-10-batches-py folder like torchvision extracts, with tiny batches; returns the raw rows written."""
+
+@dataclass(frozen=True)
+class Global:
+    """A name a pickle looks up, such as numpy.core.multiarray._reconstruct."""
+
+    module: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Reduce:
+    """func(*args), then __setstate__(state) unless state is None: how a pickle builds an object."""
+
+    func: Any
+    args: tuple
+    state: Any = None
+
+
+def py2_array(array: np.ndarray, module: str = "numpy.core.multiarray", dtype_state: tuple | None = None) -> Reduce:
+    """A numpy array as numpy 1 under Python 2 pickled it (the form the CIFAR-10 originals hold)."""
+    descr = np.dtype(array.dtype)
+    state = dtype_state or (3, descr.byteorder if descr.itemsize > 1 else "|", None, None, None, -1, -1, 0)
+    dtype = Reduce(Global("numpy", "dtype"), (descr.str[1:], 0, 1), state)
+    return Reduce(Global(module, "_reconstruct"), (Global("numpy", "ndarray"), (0,), b"b"),
+                  (1, array.shape, dtype, False, array.tobytes()))
+
+
+def py2_pickle(obj) -> bytes:
+    """Protocol 2 as Python 2 wrote it: str (here bytes or ascii text) as BINSTRING, numbers, lists, dicts, tuples,
+    and the Global and Reduce above. Python 3's pickle writes bytes otherwise, so this is written by hand."""
+    def enc(o) -> bytes:
+        if o is None or isinstance(o, bool):
+            return {None: b"N", True: b"\x88", False: b"\x89"}[o]
+        if isinstance(o, int):  # BININT, or LONG1 beyond 32 bits
+            if -2**31 <= o < 2**31:
+                return b"J" + struct.pack("<i", o)
+            size = (o.bit_length() + 8) // 8
+            return b"\x8a" + bytes([size]) + o.to_bytes(size, "little", signed=True)
+        if isinstance(o, (str, bytes)):
+            raw = o.encode("latin1") if isinstance(o, str) else o
+            return b"T" + struct.pack("<I", len(raw)) + raw
+        if isinstance(o, tuple):
+            return b"(" + b"".join(map(enc, o)) + b"t"
+        if isinstance(o, list):
+            return b"](" + b"".join(map(enc, o)) + b"e"
+        if isinstance(o, dict):
+            return b"}(" + b"".join(enc(k) + enc(v) for k, v in o.items()) + b"u"
+        if isinstance(o, Global):
+            return b"c" + o.module.encode() + b"\n" + o.name.encode() + b"\n"
+        if isinstance(o, Reduce):
+            return enc(o.func) + enc(o.args) + b"R" + (b"" if o.state is None else enc(o.state) + b"b")
+        raise TypeError(f"py2_pickle cannot write {type(o).__name__}")
+
+    return b"\x80\x02" + enc(obj) + b"."
+
+
+def write_cifar10(root: Path, bytes_keys: bool = False, seed: int = 0, python2: bool = False) -> dict[str, np.ndarray]:
+    """A cifar-10-batches-py folder like torchvision extracts, with tiny batches; returns the raw rows written.
+
+    python2: written as the originals are (py2_pickle); otherwise by Python 3's pickle at protocol 2.
+    """
+    dumps = py2_pickle if python2 else (lambda obj: pickle.dumps(obj, protocol=2))
     rng = np.random.default_rng(seed)
     folder = root / data.CIFAR10_FOLDER
     folder.mkdir(parents=True)
@@ -31,11 +109,13 @@ def write_cifar10(root: Path, bytes_keys: bool = False, seed: int = 0) -> dict[s
         labels = [int(v) for v in rng.integers(0, 10, size=rows)]  # a plain list, as in the originals
         entry = {key("batch_label"): f"{name} of tiny", key("labels"): labels, key("data"): pixels,
                  key("filenames"): [f"img_{i}.png" for i in range(rows)]}
-        (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
+        if python2:
+            entry[key("data")] = py2_array(pixels)
+        (folder / name).write_bytes(dumps(entry))
         written[name] = pixels
         written[name + "/labels"] = np.array(labels)
     meta = {key("num_cases_per_batch"): CIFAR_TRAIN_ROWS, key("label_names"): CIFAR_CLASSES, key("num_vis"): 3072}
-    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    (folder / "batches.meta").write_bytes(dumps(meta))
     return written
 
 

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from bench import data, synthetic
 from bench.data import Dataset
 from bench.errors import UserError
-from tests.formats import CIFAR_CLASSES, CIFAR_TEST_ROWS, CIFAR_TRAIN_ROWS, idx_bytes, write_cifar10, write_fashion
+from tests.formats import (CIFAR_CLASSES, CIFAR_TEST_ROWS, CIFAR_TRAIN_ROWS, idx_bytes, trust_cifar10, write_cifar10,
+                           write_fashion)
+
 
 def load_error(*args, **kwargs) -> str:
     with pytest.raises(UserError) as info:
@@ -29,7 +31,7 @@ def load_error(*args, **kwargs) -> str:
 
 
 @pytest.mark.parametrize("bytes_keys", [False, True], ids=["str-keys", "bytes-keys"])
-def test_cifar10_loads_nhwc_with_pixels_in_place(tmp_path, bytes_keys):
+def test_cifar10_loads_nhwc_with_pixels_in_place(tmp_path, monkeypatch, bytes_keys):
     written = write_cifar10(tmp_path, bytes_keys=bytes_keys)
     # One known pixel: row 2 of data_batch_2, blue channel, y=5, x=7. Rows are CHW-flattened.
     batch_2 = tmp_path / data.CIFAR10_FOLDER / "data_batch_2"
@@ -37,6 +39,7 @@ def test_cifar10_loads_nhwc_with_pixels_in_place(tmp_path, bytes_keys):
     entry[b"data" if bytes_keys else "data"][2, 2 * 1024 + 5 * 32 + 7] = 201
     batch_2.write_bytes(pickle.dumps(entry, protocol=2))
 
+    trust_cifar10(monkeypatch, tmp_path)
     d = data.load("cifar10", tmp_path)
     n = 5 * CIFAR_TRAIN_ROWS
     assert (d.name, d.classes, d.source) == ("cifar10", tuple(CIFAR_CLASSES), str(tmp_path / data.CIFAR10_FOLDER))
@@ -57,11 +60,15 @@ def test_cifar10_loads_nhwc_with_pixels_in_place(tmp_path, bytes_keys):
     assert d.test_images.flags.c_contiguous
 
 
-def test_cifar10_matches_torchvision(tmp_path, monkeypatch):
+@pytest.mark.parametrize("python2", [False, True], ids=["python3-pickles", "python2-pickles"])
+def test_cifar10_matches_torchvision(tmp_path, monkeypatch, python2):
+    """torchvision unpickles with numpy's own code; bench rebuilds the arrays itself, and must agree, also on
+    pickles in the originals' form (Python 2, numpy.core.multiarray, pixels as a str)."""
     tv_cifar = pytest.importorskip("torchvision.datasets.cifar")
-    write_cifar10(tmp_path)
-    # torchvision checks md5s of the real files; these tiny ones cannot match.
+    write_cifar10(tmp_path, python2=python2)
+    # torchvision checks md5s of the real files, as bench does; these tiny ones cannot match.
     monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
+    trust_cifar10(monkeypatch, tmp_path)
     d = data.load("cifar10", tmp_path)
     for train, images, labels in ((True, d.train_images, d.train_labels), (False, d.test_images, d.test_labels)):
         ref = tv_cifar.CIFAR10(str(tmp_path), train=train, download=False)
@@ -70,9 +77,10 @@ def test_cifar10_matches_torchvision(tmp_path, monkeypatch):
         assert d.classes == tuple(ref.classes)
 
 
-def test_find_cifar10(tmp_path):
+def test_find_cifar10(tmp_path, monkeypatch):
     assert data.find_cifar10(tmp_path) is None
     write_cifar10(tmp_path)
+    trust_cifar10(monkeypatch, tmp_path)
     assert data.find_cifar10(tmp_path) == tmp_path
     assert data.find_cifar10(tmp_path / data.CIFAR10_FOLDER) == tmp_path  # naming the folder itself works too
     assert data.load("cifar10", tmp_path / data.CIFAR10_FOLDER).train_images.shape[0] == 5 * CIFAR_TRAIN_ROWS
@@ -81,6 +89,7 @@ def test_find_cifar10(tmp_path):
 def test_cifar10_default_dir_is_dot_data(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_cifar10(tmp_path / "data")
+    trust_cifar10(monkeypatch, tmp_path / "data")
     assert data.load("cifar10").train_images.shape == (5 * CIFAR_TRAIN_ROWS, 32, 32, 3)
 
 
@@ -135,10 +144,18 @@ def _float_data(path: Path) -> None:
         ("batches.meta", lambda p: p.write_bytes(pickle.dumps({"num_vis": 3072})), "label_names"),
     ],
 )
-def test_cifar10_damage_is_a_user_error_naming_the_file(tmp_path, victim, damage, says):
+def test_cifar10_damage_is_a_user_error_naming_the_file(tmp_path, monkeypatch, victim, damage, says):
     write_cifar10(tmp_path)
+    trust_cifar10(monkeypatch, tmp_path)
     path = tmp_path / data.CIFAR10_FOLDER / victim
     damage(path)
+    # Unlike its trusted digest now, the damaged file is refused unread (the pickle is never opened) ...
+    if path.exists():
+        message = load_error("cifar10", tmp_path)
+        assert str(path) in message and "does not match the official MD5" in message
+        assert f"bench data download cifar10 --data-dir {tmp_path}" in message
+    # ... and were its digest trusted, the parser would still turn the damage into one line naming the file.
+    trust_cifar10(monkeypatch, tmp_path)
     message = load_error("cifar10", tmp_path)
     assert str(path) in message and says in message
     assert "bench data download cifar10" in message
@@ -153,10 +170,12 @@ def test_cifar10_any_truncation_or_flipped_byte_is_handled(tmp_path_factory, cut
     raw = bytearray(path.read_bytes())
     raw[flip % len(raw)] ^= 0xFF
     path.write_bytes(bytes(raw[: len(raw) - cut % len(raw)]))
-    try:
-        data.load("cifar10", root)
-    except UserError as e:
-        assert str(path) in str(e)
+    with pytest.MonkeyPatch.context() as monkeypatch:  # trusted, so the pickle reader itself is fuzzed
+        trust_cifar10(monkeypatch, root)
+        try:
+            data.load("cifar10", root)
+        except UserError as e:
+            assert str(path) in str(e)
 
 
 # --- Fashion-MNIST ---------------------------------------------------------------------------------
@@ -330,8 +349,9 @@ def test_synthetic_is_learnable_but_not_trivial(synth):
 # --- auto, names, download -------------------------------------------------------------------------
 
 
-def test_auto_picks_cifar10_when_present(tmp_path):
+def test_auto_picks_cifar10_when_present(tmp_path, monkeypatch):
     write_cifar10(tmp_path)
+    trust_cifar10(monkeypatch, tmp_path)
     d = data.load("auto", tmp_path)
     assert d.name == "cifar10"
     assert d.reason == f"found CIFAR-10 at {tmp_path / data.CIFAR10_FOLDER}"
@@ -345,10 +365,47 @@ def test_auto_falls_back_to_synthetic_and_says_why(tmp_path, synth):
     np.testing.assert_array_equal(d.test_images, synth.test_images)  # same seed, same data
 
 
-def test_auto_does_not_hide_a_damaged_cifar10(tmp_path):
+def test_auto_passes_over_an_unverified_cifar10_and_says_why(tmp_path, monkeypatch, synth):
     write_cifar10(tmp_path)
-    _truncate(tmp_path / data.CIFAR10_FOLDER / "test_batch")
-    assert "test_batch" in load_error("auto", tmp_path)
+    trust_cifar10(monkeypatch, tmp_path)
+    _truncate(tmp_path / data.CIFAR10_FOLDER / "test_batch")  # now unlike the digest trusted for it
+    d = data.load("auto", tmp_path, seed=0)
+    folder = tmp_path / data.CIFAR10_FOLDER
+    assert d.name == "synthetic"
+    assert d.reason == (f"found CIFAR-10 at {folder} but test_batch does not match the official MD5; using synthetic "
+                        f"(for a verified copy, delete {folder} and run `bench data download cifar10 --data-dir "
+                        f"{tmp_path}`)")
+    np.testing.assert_array_equal(d.test_images, synth.test_images)
+
+
+def test_auto_passes_over_an_incomplete_cifar10(tmp_path, monkeypatch):
+    write_cifar10(tmp_path)
+    trust_cifar10(monkeypatch, tmp_path)
+    (tmp_path / data.CIFAR10_FOLDER / "data_batch_4").unlink()
+    d = data.load("auto", tmp_path)
+    assert d.name == "synthetic" and "but data_batch_4 is missing; using synthetic" in d.reason
+
+
+def test_auto_does_not_hide_a_verified_but_unreadable_cifar10(tmp_path, monkeypatch):
+    write_cifar10(tmp_path)
+    _label_out_of_range(tmp_path / data.CIFAR10_FOLDER / "test_batch")
+    trust_cifar10(monkeypatch, tmp_path)  # its digest is trusted, so this is no unverified copy: say so
+    assert "test_batch: labels outside 0..9" in load_error("auto", tmp_path)
+
+
+def test_official_digests_are_torchvisions():
+    tv_cifar = pytest.importorskip("torchvision.datasets.cifar").CIFAR10
+    expected = dict(tv_cifar.train_list + tv_cifar.test_list) | {tv_cifar.meta["filename"]: tv_cifar.meta["md5"]}
+    assert dict(data.CIFAR10_MD5) == expected
+
+
+def test_tiny_files_do_not_pass_for_the_official_release(tmp_path):
+    write_cifar10(tmp_path)
+    message = load_error("cifar10", tmp_path)
+    meta = tmp_path / data.CIFAR10_FOLDER / "batches.meta"
+    assert message.startswith(f"{meta} does not match the official MD5 (it has ")
+    assert f"the release {data.CIFAR10_MD5['batches.meta']})" in message
+    assert message.endswith(f"delete {meta.parent} and run `bench data download cifar10 --data-dir {tmp_path}`")
 
 
 def test_unknown_name_lists_the_valid_ones():
