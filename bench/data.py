@@ -11,8 +11,7 @@ import numpy as np
 
 from bench import datafiles, synthetic
 from bench.datafiles import UntrustedFile
-from bench.datafiles import brief as _brief
-from bench.errors import UserError
+from bench.errors import UserError, one_line
 
 DATASETS = ("auto", "cifar10", "fashion-mnist", "synthetic")
 DEFAULT_DATA_DIR = "./data"
@@ -161,7 +160,7 @@ def download(name: str, data_dir: str | Path | None) -> Path:
         torchvision.datasets.FashionMNIST(root, train=True, download=True)  # fetches all four files
         return root / "FashionMNIST" / "raw"
     except (OSError, RuntimeError) as e:  # URLError is an OSError; torchvision raises RuntimeError on a bad checksum
-        raise UserError(f"downloading {name} into {root} failed ({_brief(e)}): check the network and try again") from e
+        raise UserError(f"downloading {name} into {root} failed ({one_line(e, 120)}): check the network and try again") from e
 
 
 def _synthetic(seed: int, reason: str) -> Dataset:
@@ -202,7 +201,7 @@ def _unpickle(path: Path, fix: str) -> dict:
     except UserError:
         raise
     except Exception as e:  # a damaged pickle can raise nearly anything: EOFError, UnpicklingError, ValueError, ...
-        raise UserError(f"{path} is not a readable CIFAR-10 pickle ({_brief(e)}): {fix}") from e
+        raise UserError(f"{path} is not a readable CIFAR-10 pickle ({one_line(e, 120)}): {fix}") from e
     if not isinstance(entry, dict):
         raise UserError(f"{path} holds a {type(entry).__name__}, not the dict a CIFAR-10 batch is: {fix}")
     # Pickles written by Python 3 code (like test fixtures) may use bytes keys where the originals use str.
@@ -215,7 +214,7 @@ def _cifar10_batch(path: Path, num_classes: int, fix: str) -> tuple[np.ndarray, 
     try:
         data, labels = np.asarray(entry.get("data")), np.asarray(entry.get("labels"))
     except (ValueError, TypeError) as e:  # ragged lists and other objects numpy cannot turn into an array
-        raise UserError(f"{path} has malformed 'data' or 'labels' ({_brief(e)}): {fix}") from e
+        raise UserError(f"{path} has malformed 'data' or 'labels' ({one_line(e, 120)}): {fix}") from e
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise UserError(f"{path}: 'data' should be uint8 rows of 3072 pixels, found {data.dtype} {data.shape}: {fix}")
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or len(labels) != len(data):

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from bench.errors import UserError
+from bench.errors import UserError, one_line
 
 _KINDS = {stat.S_IFIFO: "FIFO", stat.S_IFDIR: "folder", stat.S_IFCHR: "character device",
           stat.S_IFBLK: "block device", stat.S_IFSOCK: "socket"}
@@ -79,12 +79,6 @@ def read_verified(path: Path, md5: str, max_bytes: int, fix: str) -> bytes:
     return raw
 
 
-def brief(e: BaseException) -> str:
-    """An exception as a short single line, fit to sit inside a UserError message."""
-    text = " ".join(f"{type(e).__name__}: {e}".split())
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
 def read_idx(path: Path, item_shape: tuple[int, ...], max_items: int, fix: str) -> np.ndarray:
     """An idx file of unsigned bytes (the MNIST format), plain or gzipped: up to max_items items of item_shape.
 
@@ -104,7 +98,7 @@ def read_idx(path: Path, item_shape: tuple[int, ...], max_items: int, fix: str) 
             body = stream.read(expected)
             extra = stream.read(1)  # reaching the end also makes gzip check its CRC
         except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a cut-off gzip stream an EOFError
-            raise UserError(f"{path} could not be read ({brief(e)}): {fix}") from e
+            raise UserError(f"{path} could not be read ({one_line(e, 120)}): {fix}") from e
     if len(body) != expected or extra:
         held = f"{len(body)} bytes" if not extra else f"more than {expected} bytes"
         raise UserError(f"{path} holds {held} of data but its header {dims} needs {expected}: {fix}")
