@@ -20,7 +20,12 @@ from bench.config import CellConfig
 from bench.data import Dataset
 from bench.devices import Clock
 from bench.pipelines import TutorialBatches
-from bench.sections import MAX_SECONDS, METHOD, MIN_STEPS, SECTIONS, STEPS, WARMUP_STEPS
+from bench.method import BREAKDOWN_MAX_SECONDS as MAX_SECONDS
+from bench.method import BREAKDOWN_METHOD as METHOD
+from bench.method import BREAKDOWN_MIN_STEPS as MIN_STEPS
+from bench.method import BREAKDOWN_STEPS as STEPS
+from bench.method import BREAKDOWN_WARMUP_STEPS as WARMUP_STEPS
+from bench.method import SECTIONS
 from bench.preparation import build_model, prepare
 from bench.records import Profile
 

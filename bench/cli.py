@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 from pathlib import Path
 
+from bench import options
 from bench.errors import UserError
 
 EXIT_FAULT = 1  # a run stopped by a fault (a dead DataLoader worker, a lost device); finished records are kept
@@ -14,147 +14,10 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse that reports bad input as one line (not usage plus error) and exits with status 2."""
-
-    def error(self, message: str):
-        raise UserError(f"{message} (see `{self.prog} --help`)")
-
-
-# Upper bounds that catch typos before they become a hung or crashed run (a fork bomb of DataLoader workers,
-# a billion accuracy checkpoints, a seed torch cannot take); each is far beyond any sensible setting.
-MAX_THREADS = 1024
-MAX_WORKERS = 256
-MAX_EVAL = 1000
-MAX_WIDTH = 1000  # the width-1000 net has 5e10 parameters
-MAX_SEED = 2**63 - 2  # torch seeds are 64-bit; the warm-up stream uses seed + 1
-
-
-def _comma_list(text: str, convert, what: str, maximum: float | None = None) -> list:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise UserError(f"{what} is empty: give one value or a comma list")
-    out = []
-    for item in items:
-        try:
-            value = convert(item)
-        except ValueError:
-            raise UserError(f"cannot read {what} value {item!r}: give a comma list of numbers such as 1,4") from None
-        if value <= 0 or value != value or value == float("inf"):
-            raise UserError(f"{what} must be positive, got {item!r}")
-        if maximum is not None and value > maximum:
-            raise UserError(f"{what} must be at most {maximum:g}, got {item!r}")
-        out.append(value)
-    return out
-
-
-def _number(text: str, what: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise UserError(f"cannot read {what} {text!r}: give a number") from None
-
-
-def _positive_float(text: str, what: str) -> float:
-    value = _number(text, what)
-    if not (value > 0 and value != float("inf")):
-        raise UserError(f"{what} must be a positive number, got {text!r}")
-    return value
-
-
-def _count(text: str, what: str, minimum: int = 0, maximum: int | None = None) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UserError(f"cannot read {what} {text!r}: give a whole number") from None
-    if value < minimum:
-        raise UserError(f"{what} must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise UserError(f"{what} must be at most {maximum}, got {text.strip()!r}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="bench", description="Does a GPU pay off for training a small CNN? Measure it on this machine.")
-    sub = p.add_subparsers(dest="command", parser_class=Parser, metavar="{run,report,compare,data}")
-    sub.required = True
-
-    r = sub.add_parser("run", help="train the tutorial CNN on every device and record throughput and accuracy")
-    r.add_argument("--dataset", default="auto", help="auto | cifar10 | fashion-mnist | synthetic (default auto: "
-                   "cifar10 when found under --data-dir, else synthetic)")
-    r.add_argument("--data-dir", default=None, help="where datasets live (default ./data; Fashion-MNIST is also "
-                   "found at /usr/share/datasets/fashion-mnist)")
-    r.add_argument("--devices", default="auto", help="auto (cpu, every cuda device, mps) or a list: cpu,cuda:0")
-    r.add_argument("--pipeline", default=None, help="tutorial | resident, or a comma list")
-    r.add_argument("--batch-size", default=None, help="images per step, or a comma list (default: the tutorial "
-                   "configuration, batch 4, plus a resident configuration at batch 256)")
-    r.add_argument("--width", default="1", help="width multiplier(s) of the tutorial net (default 1)")
-    r.add_argument("--threads", default=None, help="CPU threads, or a comma list (default: all cores)")
-    r.add_argument("--budget", default=None, help="per cell: 2ep, 5000steps, 200000samples or 60s (default 2ep, as the tutorial)")
-    r.add_argument("--lr", default=None, help="SGD learning rate (default 0.001 x batch/4, at most 0.05)")
-    r.add_argument("--momentum", default="0.9", help="SGD momentum (default 0.9)")
-    r.add_argument("--seed", default="0", help="seeds weights, shuffling and synthetic data (default 0)")
-    r.add_argument("--eval", default="8", help="accuracy checkpoints across the budget, or none (default 8)")
-    r.add_argument("--warmup", default="20", help="warm-up steps before the clock, undone after (default 20)")
-    r.add_argument("--workers", default="2", help="DataLoader workers for the tutorial pipeline (default 2)")
-    r.add_argument("--tune", default="none", help="tuned-path variants, a comma list: none (eager, as the "
-                   "tutorial), fast, or options joined by + from amp, channels_last, cudnn, compile, cudagraph, "
-                   "pinned (e.g. none,amp+channels_last)")
-    r.add_argument("--out", default=None, help="results folder (default results/<UTC time>-<host>)")
-    r.add_argument("--resume", action="store_true", help="measure only the cells that have no record in --out "
-                   "yet (give the same arguments as the run you resume)")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
-    r.add_argument("--breakdown", action=argparse.BooleanOptionalAction, default=True,
-                   help="after each ok cell, a separate profiling pass times data, copy, forward, backward and "
-                   "optimizer (default on; it never touches the timed numbers)")
-    r.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
-                   help="render the report of this run into REPORTS/<run name>/ at the end (default on)")
-    _report_options(r)
-
-    rp = sub.add_parser("report", help="render a CPU-vs-GPU report (Markdown, self-contained HTML, figures)")
-    rp.add_argument("results", nargs="+", help="results folders or files from `bench run` (any number of machines)")
-    rp.add_argument("--name", default=None, help="the report's folder name (default: the results folder's name)")
-    rp.add_argument("--baseline", default="cpu", help="device kind speedups are measured against (default cpu)")
-    rp.add_argument("--target", default=None, help="accuracy for time and cost to accuracy, e.g. 60%% "
-                    "(default: per configuration, the highest accuracy every device reached)")
-    rp.add_argument("--reference", action="store_true", help="add the committed reference results from real GPUs "
-                    "(reports/reference/), so CPU-only results are seen beside a GPU")
-    _report_options(rp)
-
-    c = sub.add_parser("compare", help="device timings per configuration, or two runs of a grid cell by cell")
-    c.add_argument("results", nargs="+", help="results folders or files; exactly two (OLD NEW) compares runs")
-    c.add_argument("--baseline", default="cpu", help="device kind speedups are measured against (default cpu)")
-    c.add_argument("--fail-above", default=None, help="with OLD NEW: exit 1 when any cell's images/s dropped by "
-                   "more than this, e.g. 10%%, or a cell that was ok is not")
-    c.add_argument("--no-pair", action="store_true", help="treat two results as one set (a device table), "
-                   "not as OLD and NEW")
-
-    d = sub.add_parser("data", help="fetch or inspect datasets")
-    dsub = d.add_subparsers(dest="data_command", parser_class=Parser, metavar="{download,show}")
-    dsub.required = True
-    dl = dsub.add_parser("download", help="download a dataset (the only command that uses the network)")
-    dl.add_argument("name", help="cifar10 | fashion-mnist")
-    dl.add_argument("--data-dir", default="data", help="where to put it (default ./data)")
-    sh = dsub.add_parser("show", help="say which dataset a run would use and where it is")
-    sh.add_argument("--dataset", default="auto")
-    sh.add_argument("--data-dir", default=None)
-    sh.add_argument("--seed", default="0")
-    return p
-
-
-def _report_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--reports", default="reports", help="folder that holds reports (default ./reports)")
-    p.add_argument("--price", action="append", default=[], metavar="DEVICE=PRICE",
-                   help="hourly price of a device kind, repeatable: --price cpu=0.19 --price cuda=3.06")
-
-
-DEFAULT_BUDGET = "2ep"  # the tutorial trains for 2 epochs
-
-
 def run_config(args):
     """Turn `bench run` arguments into a RunConfig (bad values become UserError)."""
-    from bench import devices
-    from bench.config import DEFAULT_CONFIGS, PIPELINES, Budget, RunConfig
+    from bench import devices, variants
+    from bench.config import DEFAULT_CONFIGS, PIPELINES, TUTORIAL_BATCH, Budget, RunConfig
 
     dev = devices.parse(args.devices)
     if args.pipeline is None and args.batch_size is None:
@@ -166,26 +29,14 @@ def run_config(args):
                 raise UserError(f"unknown pipeline {name!r}: use {' or '.join(PIPELINES)}, or a comma list")
         if not pipelines:
             raise UserError("--pipeline is empty: use tutorial, resident or tutorial,resident")
-        batches = _comma_list(args.batch_size or "4", int, "--batch-size")
-        configs = tuple((p, b) for p in pipelines for b in batches)
-    widths = _comma_list(args.width, float, "--width", MAX_WIDTH)
-    threads = _comma_list(args.threads, int, "--threads", MAX_THREADS) if args.threads else [devices.default_threads()]
-    from bench import variants
-
+        configs = tuple((p, b) for p in pipelines for b in args.batch_size or [TUTORIAL_BATCH])
+    threads = args.threads or [devices.default_threads()]
     try:
-        tunes = variants.parse(args.tune)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    eval_points = 0 if args.eval.strip().lower() == "none" else _count(args.eval, "--eval", 1, MAX_EVAL)
-    try:
-        budget = Budget.parse(args.budget or DEFAULT_BUDGET)
         config = RunConfig(
-            dataset=args.dataset, devices=tuple(dev), configs=configs, widths=tuple(widths), threads=tuple(threads),
-            budget=budget, lr=_positive_float(args.lr, "--lr") if args.lr is not None else None,
-            momentum=_number(args.momentum, "--momentum"), seed=_count(args.seed, "--seed", 0, MAX_SEED),
-            eval_points=eval_points, warmup_steps=_count(args.warmup, "--warmup"),
-            workers=_count(args.workers, "--workers", 0, MAX_WORKERS),
-            tunes=tunes,
+            dataset=args.dataset, devices=tuple(dev), configs=configs, widths=tuple(args.width),
+            threads=tuple(threads), budget=Budget.parse(args.budget), lr=args.lr, momentum=args.momentum,
+            seed=args.seed, eval_points=args.eval, warmup_steps=args.warmup, workers=args.workers,
+            tunes=variants.parse(args.tune),
         )
         config.cells()  # every cell validates itself before anything is trained or written
         return config
@@ -325,7 +176,7 @@ def cmd_data(args) -> int:
         path = datasets.download(args.name, args.data_dir)
         print(f"{args.name} is in {path}")
         return 0
-    d = datasets.load(args.dataset, args.data_dir, _count(args.seed, "--seed", 0, MAX_SEED))
+    d = datasets.load(args.dataset, args.data_dir, args.seed)
     print(f"{d.name}: {len(d.train_labels)} train / {len(d.test_labels)} test images of "
           f"{'x'.join(map(str, d.input_shape))}, {d.num_classes} classes\nsource: {d.source}\nwhy: {d.reason}")
     return 0
@@ -337,7 +188,7 @@ COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare, "data"
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = options.build_parser().parse_args(argv)
         args.argv = argv
         return COMMANDS[args.command](args)
     except UserError as exc:

@@ -15,8 +15,21 @@ PIPELINES = ("tutorial", "resident")
 BUDGET_UNITS = {"ep": "epochs", "epoch": "epochs", "epochs": "epochs", "step": "steps", "steps": "steps",
                 "sample": "samples", "samples": "samples", "s": "seconds", "sec": "seconds", "seconds": "seconds"}
 _SUFFIX = {"epochs": "ep", "steps": "steps", "samples": "samples", "seconds": "s"}
+# Far beyond any sensible cell (a week of training), so a typo is refused rather than run for ever.
+MAX_BUDGET = {"epochs": 10_000, "steps": 10**9, "samples": 10**12, "seconds": 7 * 86_400}
 TUTORIAL_LR = 0.001  # the tutorial's SGD learning rate at its batch size of 4
 TUTORIAL_BATCH = 4
+MAX_LR = 0.05  # the scaled default learning rate stops here
+
+# Defaults, in one place: the cells, the grid and the command line's help all read these.
+MOMENTUM = 0.9  # the tutorial's SGD momentum
+SEED = 0  # weights, shuffling and synthetic data
+EVAL_POINTS = 8  # accuracy checkpoints across the budget
+WARMUP_STEPS = 20  # steps before the clock, undone afterwards
+WORKERS = 2  # the tutorial's DataLoader workers
+BUDGET = "2ep"  # the tutorial trains for 2 epochs
+WIDTHS = (1.0,)  # the tutorial net
+DEFAULT_CONFIGS = (("tutorial", 4), ("resident", 256))  # with no --pipeline and no --batch-size
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,9 @@ class Budget:
             raise ValueError(f"budget must be a positive amount, got {self.amount!r}")
         if self.unit in ("steps", "samples") and self.amount != int(self.amount):
             raise ValueError(f"a budget in {self.unit} must be a whole number, got {self.amount!r}")
+        if self.amount > MAX_BUDGET[self.unit]:
+            raise ValueError(f"budget must be at most {MAX_BUDGET[self.unit]:,} {self.unit} per cell, "
+                             f"got {self.amount:g}")
 
     @classmethod
     def parse(cls, text: str) -> "Budget":
@@ -69,8 +85,8 @@ def steps_per_epoch(train_size: int, batch_size: int) -> int:
 
 
 def default_lr(batch_size: int) -> float:
-    """The tutorial's 0.001 at batch 4, scaled linearly with batch size (Goyal et al. 2017), capped at 0.05."""
-    return min(0.05, TUTORIAL_LR * batch_size / TUTORIAL_BATCH)
+    """The tutorial's 0.001 at batch 4, scaled linearly with batch size (Goyal et al. 2017), capped at MAX_LR."""
+    return min(MAX_LR, TUTORIAL_LR * batch_size / TUTORIAL_BATCH)
 
 
 @dataclass(frozen=True)
@@ -85,11 +101,11 @@ class CellConfig:
     threads: int  # torch intra-op CPU threads
     budget: Budget
     lr: float  # SGD learning rate
-    momentum: float = 0.9  # SGD momentum
-    seed: int = 0  # seeds weights, shuffling and synthetic data
-    eval_points: int = 8  # accuracy checkpoints across the budget; 0 = no evaluation
-    warmup_steps: int = 20  # steps before the clock, undone afterwards
-    workers: int = 2  # DataLoader worker processes (tutorial pipeline)
+    momentum: float = MOMENTUM  # SGD momentum
+    seed: int = SEED  # seeds weights, shuffling and synthetic data
+    eval_points: int = EVAL_POINTS  # accuracy checkpoints across the budget; 0 = no evaluation
+    warmup_steps: int = WARMUP_STEPS  # steps before the clock, undone afterwards
+    workers: int = WORKERS  # DataLoader worker processes (tutorial pipeline)
     tune: tuple[str, ...] = ()  # tuned-path options (bench.variants.OPTIONS); () = eager, as in the tutorial
     variant: str = ""  # the --tune variant asked for ("" eager, "fast", "amp+channels_last"): groups devices
 
@@ -170,10 +186,6 @@ def _positive_int(name: str, value) -> None:
         raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
 
 
-# `bench run` with no --pipeline and no --batch-size: the tutorial, and one larger-batch resident configuration.
-DEFAULT_CONFIGS = (("tutorial", 4), ("resident", 256))
-
-
 @dataclass(frozen=True)
 class RunConfig:
     """A grid: every combination of the listed devices, pipelines, batch sizes, widths and thread counts."""
@@ -185,11 +197,11 @@ class RunConfig:
     threads: tuple[int, ...]  # torch CPU threads; varied on CPU cells only, see cells()
     budget: Budget
     lr: float | None = None  # None: default_lr(batch_size)
-    momentum: float = 0.9
-    seed: int = 0
-    eval_points: int = 8
-    warmup_steps: int = 20
-    workers: int = 2
+    momentum: float = MOMENTUM
+    seed: int = SEED
+    eval_points: int = EVAL_POINTS
+    warmup_steps: int = WARMUP_STEPS
+    workers: int = WORKERS
     tunes: tuple[tuple[str, ...], ...] = ((),)  # tuned-path variants; () = eager; ("fast",) resolves per cell
 
     def __post_init__(self):

@@ -16,7 +16,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from bench import pairing, verdict
 from bench.labels import labels
-from bench.sections import SECTIONS
+from bench.method import SECTIONS
 
 DPI = 110
 WIDE = (8.6, 4.4)  # inches

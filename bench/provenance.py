@@ -6,7 +6,7 @@ import pandas as pd
 
 from bench import verdict
 from bench.pairing import MACHINE
-from bench.sections import METHOD as BREAKDOWN_METHOD
+from bench import method, stats
 
 FIELDS = ["CPU", "cores (physical / logical)", "CPU threads used", "GPU", "GPU driver", "torch", "torchvision",
           "CUDA", "cuDNN", "Python", "OS", "project commit", "measured (UTC)", "devices measured"]
@@ -78,15 +78,16 @@ def method_notes(df: pd.DataFrame, threshold: float = verdict.THRESHOLD) -> list
         f"**Warm-up**: {_span(ok.get('warmup_steps', []))} real training steps per cell before the clock starts; "
         f"the weights and optimizer state are then restored, so the accuracy curve counts only timed samples.",
         "**What is timed**: training steps only (fetching the batch, copying it to the device, forward, loss, "
-        "backward, optimizer step), in blocks of up to 256 steps or about half a second. The device is synchronized "
+        f"backward, optimizer step), in blocks of up to {method.MAX_BLOCK_STEPS} steps or about "
+        f"{method.TARGET_BLOCK_SECONDS:g} s. The device is synchronized "
         "before every host clock read. Per-step times come from CUDA events on a GPU and from the host clock on the "
         "CPU" + (f" (here: {', '.join(clocks)})" if clocks else "") + ".",
         "**What is excluded**: data preparation (loading, normalizing, moving a resident dataset to the device), "
         "model construction, warm-up, and evaluation, which runs between blocks off the clock"
         + (f" ({_span(curves)} accuracy checkpoints per cell)" if curves.notna().any() else "") + ".",
         f"**Repetitions**: every step is a measurement: {_span(samples)} step times per cell (a seeded uniform sample "
-        f"of 4,096 when a cell ran more). Medians are reported; intervals are 95% percentile-bootstrap intervals "
-        f"(2,000 resamples, seeded).",
+        f"of {method.STEP_SAMPLE:,} when a cell ran more). Medians are reported; intervals are "
+        f"{stats.LEVEL:.0%} percentile-bootstrap intervals ({stats.RESAMPLES:,} resamples, seeded per cell).",
         "**Speedup** = median CPU step time / median GPU step time for the same dataset, pipeline, batch size and "
         "width, which equals the ratio of images/s; CPU and GPU step times are resampled independently for its "
         "interval. The CPU baseline is the same machine's CPU at its largest thread count when it has one, "
@@ -96,8 +97,8 @@ def method_notes(df: pd.DataFrame, threshold: float = verdict.THRESHOLD) -> list
         f"speedup's 95% upper bound is below {threshold:g}x, **does not hold** when its lower bound exceeds "
         f"{threshold:g}x, and is inconclusive otherwise. The **crossover** is the smallest batch (at width 1) or "
         f"width (at a fixed batch) whose lower bound exceeds {threshold:g}x.",
-        f"**Step-time breakdown**: a separate profiling pass after each cell's timed run ({BREAKDOWN_METHOD}, "
-        f"{_span(profiled)} steps after 5 warm-up steps, on a fresh copy of the model): the device is synchronized "
+        f"**Step-time breakdown**: a separate profiling pass after each cell's timed run ({method.BREAKDOWN_METHOD}, "
+        f"{_span(profiled)} steps after {method.BREAKDOWN_WARMUP_STEPS} warm-up steps, on a fresh copy of the model): the device is synchronized "
         f"between sections, so sections never overlap and their sum can exceed the timed step.",
         "**Time to accuracy** is training seconds (evaluation excluded) at the first checkpoint that reached the "
         "target: by default the highest test accuracy every device reached in that configuration. "

@@ -16,7 +16,7 @@ from bench import figures, pairing, prices, provenance, sidebyside, verdict
 from bench.labels import labels, multi_machine
 from bench.targets import targets
 from bench.terminal import noisy_cells, rate_with_ci
-from bench.sections import SECTIONS
+from bench.method import SECTIONS
 from bench.errors import UserError
 from bench.results import DERIVED_ONLY, load
 from bench.writer import unwritable_reason

@@ -6,10 +6,7 @@ import math
 import random
 
 from bench.config import Budget
-
-MAX_BLOCK_STEPS = 256  # steps between host clock reads at most (also bounds the events kept per block)
-TARGET_BLOCK_SECONDS = 0.5  # and about this much training time, so progress and time budgets stay responsive
-FIRST_BLOCK_STEPS = 8  # before any step time is known
+from bench.method import FIRST_BLOCK_STEPS, MAX_BLOCK_STEPS, STEP_SAMPLE, TARGET_BLOCK_SECONDS
 
 
 class Schedule:
@@ -19,7 +16,6 @@ class Schedule:
     def __init__(self, budget: Budget, total_steps: int | None, eval_points: int,
                  max_block_steps: int = MAX_BLOCK_STEPS, target_block_seconds: float = TARGET_BLOCK_SECONDS):
         self.budget = budget
-        self.total_steps = total_steps
         self.max_block_steps = max_block_steps
         self.target_block_seconds = target_block_seconds
         points = max(eval_points, 1)
@@ -76,7 +72,7 @@ class Schedule:
 class StepSample:
     """Per-step seconds: all of them up to `capacity`, then a uniform reservoir sample (seeded, so repeatable)."""
 
-    def __init__(self, capacity: int = 4096, seed: int = 0):
+    def __init__(self, capacity: int = STEP_SAMPLE, seed: int = 0):
         self.capacity = capacity
         self.count = 0
         self.values: list[float] = []

@@ -12,7 +12,8 @@ from dataclasses import replace
 
 import pytest
 
-from bench.cli import build_parser, main, run_config
+from bench.cli import main, run_config
+from bench.options import build_parser
 from bench.reading import read_records
 from bench.writer import RecordWriter
 from tests.conftest import make_record

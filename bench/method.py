@@ -1,0 +1,16 @@
+"""The measuring method's constants: read by the harness that applies them and by the report's method notes, so
+the two never disagree. No torch here."""
+
+# Timed blocks (bench.timing): the host clock is read only at block boundaries, after a synchronize.
+MAX_BLOCK_STEPS = 256  # steps between host clock reads at most (also bounds the events kept per block)
+TARGET_BLOCK_SECONDS = 0.5  # and about this much training time, so progress and time budgets stay responsive
+FIRST_BLOCK_STEPS = 8  # before any step time is known
+STEP_SAMPLE = 4096  # per-step times kept per cell; a seeded uniform sample beyond this
+
+# The step-time breakdown (bench.breakdown): a separate profiling pass after the timed run.
+SECTIONS = ("data", "h2d", "forward", "backward", "optimizer")  # the parts of one training step, in order
+BREAKDOWN_METHOD = "synchronized section timers"
+BREAKDOWN_STEPS = 30  # profiled steps per cell (fewer when BREAKDOWN_MAX_SECONDS runs out)
+BREAKDOWN_WARMUP_STEPS = 5  # first steps (DataLoader workers starting, kernels loading) are not counted
+BREAKDOWN_MIN_STEPS = 5  # profiled steps kept even past BREAKDOWN_MAX_SECONDS
+BREAKDOWN_MAX_SECONDS = 2.0  # budget of the pass, so a wide model at a large batch on the CPU stays cheap
