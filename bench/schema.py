@@ -59,6 +59,8 @@ def decode(tp, value, path: str):
     if origin is tuple:
         if not isinstance(value, list):
             raise ValueError(f"{path} must be a list, got {_kind(value)}")
+        if args == (float, Ellipsis) and _all_finite_numbers(value):  # step times: thousands, read fast
+            return tuple(map(float, value))
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(decode(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
@@ -69,6 +71,10 @@ def decode(tp, value, path: str):
             raise ValueError(f"{path} must be an object, got {_kind(value)}")
         return {k: decode(args[1], v, f"{path}.{k}") for k, v in value.items()}
     raise TypeError(f"schema.decode cannot read type {tp!r} ({path})")  # a bug in a record class, not bad input
+
+
+def _all_finite_numbers(values: list) -> bool:
+    return all(type(v) is float or type(v) is int for v in values) and all(map(math.isfinite, values))
 
 
 def _decode_dataclass(cls, value, path: str):

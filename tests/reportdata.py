@@ -3,6 +3,8 @@ seeded noise, accuracy curves, environments and step-time breakdowns. No trainin
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from bench.records import Record
@@ -91,3 +93,22 @@ def write(path, records) -> None:
 
 ENV["gamma"] = dict(ENV["alpha"], host="gamma",
                     gpus=[dict(ENV["alpha"]["gpus"][0], name="NVIDIA H200", memory_bytes=150_000_000_000)])
+
+
+def many(count: int) -> list[Record]:
+    """count distinct cells of a large grid: machines x devices x batches x widths x eager and tuned, each of
+    realistic size (2,000 step times, an accuracy curve and a breakdown)."""
+    batches = [4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+    out = []
+    for m in range(-(-count // 220)):
+        host = f"node{m}"
+        ENV.setdefault(host, dict(ENV["alpha" if m % 2 == 0 else "gamma"], host=host))
+        for device in ("cpu", "cuda:0"):
+            for batch in batches:
+                for width in (1, 2, 4, 8, 16):
+                    for variant in ("", "fast"):
+                        r = record(device, "resident", batch, width, host=host, seed=len(out), n=2000)
+                        if variant:
+                            r = replace(r, cell=replace(r.cell, variant=variant, tune=("channels_last",)))
+                        out.append(r)
+    return out[:count]
