@@ -45,9 +45,13 @@ class RaplCounter:
     def __init__(self, root: str | Path = POWERCAP, read_text: Callable[[Path], str] | None = None):
         self._read_text = read_text or Path.read_text  # tests pass one that raises PermissionError (root reads all)
         self.root = Path(root)
-        if not self.root.is_dir():
-            raise Unavailable(f"no RAPL counters at {self.root} (a virtual machine usually has none)")
-        zones = sorted((int(m.group(1)), p) for p in self.root.iterdir() if (m := _PACKAGE_ZONE.fullmatch(p.name)))
+        try:
+            entries = list(self.root.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            raise Unavailable(f"no RAPL counters at {self.root} (a virtual machine usually has none)") from None
+        except OSError as exc:
+            raise Unavailable(f"cannot list {self.root}: {exc.strerror or exc}") from None
+        zones = sorted((int(m.group(1)), p) for p in entries if (m := _PACKAGE_ZONE.fullmatch(p.name)))
         self._files, self._ranges, names = [], [], []  # energy_uj, the µJ at which it wraps to zero, package name
         for _, zone in zones:
             name = self._text(zone / "name")
@@ -225,8 +229,7 @@ class Meter:
             raise RuntimeError("Meter.stop() called without start()")
         self._sync()
         t1, end = self._clock(), self._read_all()
-        t0, begin = self._open
-        self._open = None
+        (t0, begin), self._open = self._open, None
         self._seconds.append(t1 - t0)
         for device, source in self.sources.items():
             self._joules[device].append(source.joules(begin[device], end[device], t1 - t0))
@@ -250,8 +253,7 @@ class Meter:
     def _notes(self, device: str, source, seconds: float) -> list[str]:
         notes = []
         if source.method == "nvml" and seconds < NVML_MIN_SECONDS:
-            notes.append(f"{seconds:.2f} s in all, under {NVML_MIN_SECONDS:g} s: NVML's counter refreshes every "
-                         f"20-100 ms, so this figure is coarse")
+            notes.append(f"{seconds:.2f} s in all, under {NVML_MIN_SECONDS:g} s: NVML refreshes every 20-100 ms")
         longest, limit = max(self._seconds, default=0.0), getattr(source, "max_window_s", math.inf)
         if longest > limit:
             notes.append(f"a window of {longest:.3g} s is longer than {limit:.3g} s, in which the "

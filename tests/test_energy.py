@@ -174,6 +174,15 @@ def test_no_powercap_folder_is_unavailable_with_the_reason(tmp_path):
                    "note": ""}
 
 
+def test_an_unlistable_powercap_folder_is_unavailable(tmp_path, monkeypatch):
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "iterdir", denied)
+    with pytest.raises(Unavailable, match=f"cannot list {tmp_path}: Permission denied"):
+        RaplCounter(tmp_path)
+
+
 def test_powercap_without_package_zones_is_unavailable(tmp_path):
     zone(tmp_path, "intel-rapl:0", "psys", 0)
     zone(tmp_path, "dtpm:0", "soc", 0)
