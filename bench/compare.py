@@ -92,7 +92,7 @@ def change_table(c: pd.DataFrame, threshold: float | None = None) -> str:
 def notes(old: pd.DataFrame, new: pd.DataFrame, c: pd.DataFrame) -> list[str]:
     """What a reader of the change table should know: runs from different machines, nothing matched."""
     out = []
-    hosts_old, hosts_new = set(old["host"].dropna()), set(new["host"].dropna())
+    hosts_old, hosts_new = set(old["machine"].dropna()), set(new["machine"].dropna())
     if hosts_old and hosts_new and not hosts_old & hosts_new:
         out.append(f"old and new come from different machines ({', '.join(sorted(hosts_old))}; "
                    f"{', '.join(sorted(hosts_new))}): changes include the hardware; to list them side by side as "

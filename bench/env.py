@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import platform
 import subprocess
@@ -37,6 +38,17 @@ def git_commit() -> Git:
     return Git(commit, dirty)
 
 
+def machine_id() -> str | None:
+    """A short hash of the OS install's id: two machines with one host name differ here; nothing identifying
+    leaves the machine (the id itself is not recorded)."""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        with contextlib.suppress(OSError):
+            text = Path(path).read_text().strip()
+            if text:
+                return hashlib.sha256(f"bench:{text}".encode()).hexdigest()[:12]
+    return None
+
+
 def _gpus() -> list[Gpu]:
     gpus = []
     driver = None
@@ -62,6 +74,7 @@ def environment() -> Environment:
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     return Environment(
         host=platform.node(),
+        machine_id=machine_id(),
         os=platform.platform(),
         python=sys.version.split()[0],
         cpu_model=devices.cpu_model(),

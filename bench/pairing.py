@@ -14,7 +14,7 @@ import pandas as pd
 from bench import stats
 
 CONFIG = ["dataset", "pipeline", "batch_size", "width", "variant"]  # the work a step does, whatever runs it
-MACHINE = "host"  # the column that tells machines apart
+MACHINE = "machine"  # the column that tells machines apart (bench.machines: host name and hardware)
 CELL = ["device", *CONFIG, "threads", "budget"]  # one cell of a grid: what `bench compare OLD NEW` matches
 BASELINE = "cpu"  # the device kind speedups are measured against
 PAIR_COLUMNS = [*CONFIG, "device", "device_kind", "device_name", MACHINE, "threads", "base_device",

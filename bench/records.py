@@ -134,6 +134,7 @@ class Environment:
     """The machine and software a cell ran on (bench.env.environment)."""
 
     host: str | None = None
+    machine_id: str | None = None  # a hash of the OS install's id (/etc/machine-id): one per machine
     os: str = ""
     python: str = ""
     cpu_model: str | None = None

@@ -16,14 +16,14 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from bench import peaks, stats
+from bench import machines, peaks, stats
 from bench.reading import read_all
 from bench.records import Record
 from bench.schema import encode
 from bench.variants import kind
 
 COLUMNS = [
-    "device", "device_kind", "device_name", "host", "dataset", "pipeline", "batch_size", "width", "threads",
+    "device", "device_kind", "device_name", "machine", "host", "dataset", "pipeline", "batch_size", "width", "threads",
     "budget", "lr", "status", "message", "images_per_s", "images_per_s_low", "images_per_s_high",
     "images_per_s_p10", "images_per_s_p90", "step_ms", "step_ms_p10", "step_ms_p90", "step_ms_iqr", "noisy",
     "accuracy", "train_seconds", "eval_seconds", "steps", "samples", "throughput_overall", "params",
@@ -43,7 +43,12 @@ def load(paths: Iterable[str | Path] | str | Path, warnings: list[str] | None = 
 
 
 def to_frame(records: Iterable[Record]) -> pd.DataFrame:
-    return pd.DataFrame([row(r) for r in records], columns=COLUMNS)
+    rows = [row(r) for r in records]
+    prints = [machines.fingerprint(r["env"]) for r in rows]
+    named = machines.names(prints)
+    for r, f in zip(rows, prints):
+        r["machine"] = named[f]
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def rate_bootstrap(r: Record) -> np.ndarray:

@@ -53,7 +53,7 @@ def reported_speedups(csv: pd.DataFrame) -> set[tuple]:
     """The same, from the report's speedups.csv: the pairs on one machine (what a table row shows)."""
     same = csv[~csv["cross_machine"]]
     return {(r.pipeline, r.batch_size, r.variant if isinstance(r.variant, str) else "eager",
-             f"{r.device} @ {r.host}" + (f" [{r.variant}] = channels_last" if isinstance(r.variant, str) else ""),
+             f"{r.device} @ {r.machine}" + (f" [{r.variant}] = channels_last" if isinstance(r.variant, str) else ""),
              f"{r.speedup:.2f}x [{r.low:.2f}-{r.high:.2f}]") for r in same.itertuples()}
 
 
@@ -74,7 +74,7 @@ def test_a_gpu_is_paired_with_its_own_cpu_and_with_cpu_only_machines():
     p = pairing.pairs(df)
     gpu = p[p["device"] == "cuda:0"]
     assert len(gpu) == 12  # 3 configurations x 2 variants x (alpha's CPU, beta's CPU)
-    assert set(zip(gpu["base_host"], gpu["cross_machine"])) == {("alpha", False), ("beta", True)}
+    assert set(zip(gpu["base_machine"], gpu["cross_machine"])) == {("alpha", False), ("beta", True)}
     for _, r in gpu.iterrows():  # eager against eager, tuned against tuned, at the same batch
         base = df.loc[r["base_row"]]
         assert (base["variant"], base["batch_size"], base["device"]) == (r["variant"], r["batch_size"], "cpu")

@@ -67,16 +67,16 @@ def test_a_gpu_is_compared_with_its_own_cpu_and_with_cpu_only_machines_not_other
                   + rd.grid(batches=(4,), widths=(1,), host="gamma", scale=2.0)
                   + rd.grid(devices=("cpu",), batches=(4,), widths=(1,), host="beta", scale=3.0))
     p = verdict.pairs(df)
-    pairs = set(zip(p["host"], p["base_host"]))
+    pairs = set(zip(p["machine"], p["base_machine"]))
     assert pairs == {("alpha", "alpha"), ("alpha", "beta"), ("gamma", "gamma"), ("gamma", "beta")}
-    assert set(p[p["cross_machine"]]["base_host"]) == {"beta"}
+    assert set(p[p["cross_machine"]]["base_machine"]) == {"beta"}
 
 
 def test_a_gpu_without_a_cpu_on_its_machine_is_compared_with_each_other_machines_cpu():
     df = to_frame(rd.grid(devices=("cuda:0",), batches=(4,), widths=(1,), host="alpha")
                   + rd.grid(devices=("cpu",), batches=(4,), widths=(1,), host="beta"))
     p = verdict.pairs(df)
-    assert set(p["base_host"]) == {"beta"} and p["cross_machine"].all()
+    assert set(p["base_machine"]) == {"beta"} and p["cross_machine"].all()
     assert "@ alpha vs cpu @ beta" in verdict.pair_label(p.iloc[0], True)
 
 
