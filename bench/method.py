@@ -5,6 +5,9 @@ the two never disagree. No torch here."""
 MAX_BLOCK_STEPS = 256  # steps between host clock reads at most (also bounds the events kept per block)
 TARGET_BLOCK_SECONDS = 0.5  # and about this much training time, so progress and time budgets stay responsive
 FIRST_BLOCK_STEPS = 8  # before any step time is known
+TARGET_BLOCKS = 32  # a cell's blocks are the unit of its interval: aim for this many, however short the budget
+MIN_BLOCK_SECONDS = 0.01  # but not shorter than this (a synchronize per block must stay negligible)
+MIN_BLOCKS = 10  # fewer blocks than this: too few samples for an interval to say anything
 STEP_SAMPLE = 4096  # per-step times kept per cell; a seeded uniform sample beyond this
 
 # The step-time breakdown (bench.breakdown): a separate profiling pass after the timed run.

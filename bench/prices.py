@@ -56,7 +56,7 @@ def costs(df: pd.DataFrame, prices: dict[str, float], target: float | None = Non
         train_size = r.get("train_size")
         epoch = None
         if isinstance(train_size, (int, float)) and not pd.isna(train_size) and train_size > 0:
-            epoch = steps_per_epoch(int(train_size), int(r["batch_size"])) * r["step_ms"] / 1e3
+            epoch = steps_per_epoch(int(train_size), int(r["batch_size"])) * r["batch_size"] / r["images_per_s"]
         goal = goals.get(config_of(r))
         curve = r["accuracy_curve"] if isinstance(r["accuracy_curve"], list) else []
         tta = time_to_accuracy(curve, goal) if goal is not None else None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from bench.config import CellConfig
 from bench.schema import decode, encode
 
-SCHEMA_VERSION = 2  # 2 added env.bench, timing.started_unix/finished_unix; schema 1 lines read as 2
+SCHEMA_VERSION = 2  # 2 added env.bench and machine_id, timing.started_unix/finished_unix, load; schema 1 reads as 2
 READABLE_VERSIONS = (1, 2)
 STATUSES = ("ok", "oom", "diverged", "unavailable", "unsupported")
 
@@ -114,6 +114,21 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class Load:
+    """How busy the machine was while the cell ran, from warm-up to its last block (bench.load)."""
+
+    cores: int = 0  # logical CPUs
+    others_cpu: float = 0.0  # CPU time other processes used, as a fraction of all cores over the cell
+    steal: float = 0.0  # fraction of CPU time a hypervisor gave to other guests
+    loadavg_before: float | None = None  # 1-minute load average when the cell started
+    loadavg_after: float | None = None
+    seconds: float = 0.0  # the wall seconds these figures cover
+
+    def __post_init__(self):
+        _check(0 <= self.others_cpu <= 1 and 0 <= self.steal <= 1, "others_cpu and steal must be fractions")
+
+
+@dataclass(frozen=True)
 class Gpu:
     device: str = ""
     name: str = ""
@@ -170,6 +185,7 @@ class Record:
     loss_curve: tuple[tuple[int, float | None], ...] = ()  # (step, mean training loss over the block)
     memory: Memory = field(default_factory=Memory)
     profile: Profile | None = None
+    load: Load | None = None  # how busy the machine was; None in records from before it was measured
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):

@@ -16,7 +16,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from bench import machines, peaks, stats
+from bench import machines, method, peaks, stats
 from bench.reading import read_all
 from bench.records import Record
 from bench.schema import encode
@@ -25,7 +25,8 @@ from bench.variants import kind
 COLUMNS = [
     "device", "device_kind", "device_name", "machine", "host", "dataset", "pipeline", "batch_size", "width", "threads",
     "budget", "lr", "status", "message", "images_per_s", "images_per_s_low", "images_per_s_high",
-    "images_per_s_p10", "images_per_s_p90", "step_ms", "step_ms_p10", "step_ms_p90", "step_ms_iqr", "noisy",
+    "images_per_s_median", "step_ms", "step_ms_p10", "step_ms_p90", "step_ms_iqr", "noisy", "blocks",
+    "too_few_blocks", "stalled", "slow_share", "others_cpu", "steal", "busy",
     "accuracy", "train_seconds", "eval_seconds", "steps", "samples", "throughput_overall", "params",
     "flops_per_image", "achieved_flops", "peak_flops", "peak_fraction", "tune", "variant", "peak_memory_bytes",
     "run_id", "created_utc", "torch", "cuda", "git_commit", "accuracy_curve", "step_seconds",
@@ -51,11 +52,23 @@ def to_frame(records: Iterable[Record]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def blocks(r: Record) -> tuple[np.ndarray, np.ndarray]:
+    """A cell's timed blocks as (steps, seconds): the blocks between host clock reads, or a pytest-benchmark's
+    rounds (each step time there is a round's seconds per step)."""
+    t = r.timing
+    if t.blocks:
+        n, s = zip(*t.blocks)
+        return np.asarray(n, dtype=float), np.asarray(s, dtype=float)
+    per_round = t.steps_per_round or 1
+    s = np.asarray(t.step_seconds, dtype=float) * per_round
+    return np.full(s.size, float(per_round)), s
+
+
 def rate_bootstrap(r: Record) -> np.ndarray:
-    """The bootstrap distribution of a cell's images/s: batch over the medians of resampled step times, seeded
-    by the cell itself, so two cells' resamples are independent and every load gives the same intervals."""
+    """The bootstrap distribution of a cell's images/s, blocks resampled (stats.block_rates), seeded by the
+    cell itself, so two cells' resamples are independent and every load gives the same intervals."""
     seed = zlib.crc32(f"{r.run_id}|{r.key}|{r.created_utc}".encode())
-    return r.cell.batch_size / stats.bootstrap_medians(r.timing.step_seconds, seed=seed)
+    return r.cell.batch_size * stats.block_rates(*blocks(r), seed=seed)
 
 
 def row(r: Record) -> dict:
@@ -65,7 +78,9 @@ def row(r: Record) -> dict:
         "device": cell.device, "device_kind": kind(cell.device), "device_name": r.device_name, "host": env.host,
         "dataset": cell.dataset, "pipeline": cell.pipeline, "batch_size": cell.batch_size, "width": cell.width,
         "threads": cell.threads, "budget": str(cell.budget), "lr": cell.lr, "status": r.status,
-        "message": r.message, "tune": "+".join(cell.tune), "variant": cell.variant, "noisy": False,
+        "message": r.message, "tune": "+".join(cell.tune), "variant": cell.variant, "noisy": False, "blocks": 0,
+        "others_cpu": r.load.others_cpu if r.load else None, "steal": r.load.steal if r.load else None,
+        "busy": bool(r.load and (r.load.others_cpu > stats.BUSY_OTHERS_CPU or r.load.steal > stats.BUSY_STEAL)),
         "train_seconds": t.train_seconds, "eval_seconds": t.eval_seconds, "steps": t.steps, "samples": t.samples,
         "params": r.model.parameters, "flops_per_image": r.model.train_flops_per_image,
         "peak_memory_bytes": r.memory.peak_bytes, "run_id": r.run_id, "created_utc": r.created_utc,
@@ -76,8 +91,7 @@ def row(r: Record) -> dict:
         "env": encode(env), "profile": encode(r.profile) if r.profile else None, "rate_boot": None,
     }
     if steps and r.status == "ok":
-        out.update(_step_stats(steps, cell.batch_size), rate_boot=rate_bootstrap(r))
-        out["images_per_s_low"], out["images_per_s_high"] = stats.interval(out["rate_boot"])
+        out.update(_step_stats(steps, cell.batch_size), **_rate_stats(r))
         if out["flops_per_image"]:
             out["achieved_flops"] = out["flops_per_image"] * out["images_per_s"]
             peak = peaks.peak_flops(r.device_name, peaks.precision_of(cell.tune, cell.device))
@@ -96,5 +110,23 @@ def _step_stats(steps: list[float], batch: int) -> dict:
     med = float(np.median(a))
     p10, p25, p75, p90 = np.quantile(a, [0.10, 0.25, 0.75, 0.90])
     return {"step_ms": med * 1e3, "step_ms_p10": p10 * 1e3, "step_ms_p90": p90 * 1e3,
-            "step_ms_iqr": (p75 - p25) * 1e3, "images_per_s": batch / med, "images_per_s_p10": batch / p90,
-            "images_per_s_p90": batch / p10, "noisy": stats.is_noisy(steps)}
+            "step_ms_iqr": (p75 - p25) * 1e3, "images_per_s_median": batch / med,
+            "noisy": stats.is_noisy(steps)}
+
+
+def _rate_stats(r: Record) -> dict:
+    """images/s as the wall clock saw it (timed images over timed seconds) with its interval over blocks; how
+    many blocks there were; and whether stalls kept the wall clock well below the median step's pace, with the
+    share of timed seconds spent in blocks whose steps ran at under half the median block's pace."""
+    n, s = blocks(r)
+    batch = r.cell.batch_size
+    boot = rate_bootstrap(r)
+    low, high = stats.interval(boot)
+    rate = batch * n.sum() / s.sum()
+    per_step = s / np.maximum(n, 1)
+    slow = per_step > 2 * np.median(per_step)
+    median_rate = batch / float(np.median(r.timing.step_seconds))
+    return {"images_per_s": rate, "images_per_s_low": low, "images_per_s_high": high, "rate_boot": boot,
+            "blocks": int(n.size), "too_few_blocks": n.size < method.MIN_BLOCKS,
+            "stalled": abs(rate / median_rate - 1) > stats.NOISY_RELATIVE_IQR,
+            "slow_share": float(s[slow].sum() / s.sum())}

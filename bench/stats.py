@@ -1,4 +1,4 @@
-"""Statistics over raw step times, as pure functions: median, quantiles, IQR, bootstrap intervals."""
+"""Statistics over raw timings, as pure functions: median, quantiles, IQR, bootstrap intervals over blocks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Sequence
 import numpy as np
 
 NOISY_RELATIVE_IQR = 0.10  # IQR/median above this: the machine was noisy (torch.utils.benchmark's threshold)
+BUSY_OTHERS_CPU = 0.10  # other processes used more than this fraction of all cores during a cell: busy
+BUSY_STEAL = 0.05  # a hypervisor stole more than this fraction of CPU time: busy
 
 
 def _array(values: Sequence[float]) -> np.ndarray:
@@ -48,15 +50,6 @@ RESAMPLES = 2000  # bootstrap resamples per interval
 LEVEL = 0.95  # two-sided interval level
 
 
-def bootstrap_medians(values: Sequence[float], resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
-    """The medians of `resamples` resamples (with replacement) of values; seeded, so repeatable."""
-    a = _array(values)
-    if a.size == 1:
-        return np.full(resamples, a[0])
-    idx = np.random.default_rng(seed).integers(0, a.size, size=(resamples, a.size))
-    return np.median(a[idx], axis=1)
-
-
 def interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     """The percentile interval of a bootstrap distribution."""
     tail = (1 - level) / 2
@@ -64,16 +57,13 @@ def interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def bootstrap_median_ci(values: Sequence[float], level: float = LEVEL, resamples: int = RESAMPLES,
-                        seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the median (seeded: the same data give the same interval)."""
-    return interval(bootstrap_medians(values, resamples, seed), level)
-
-
-def bootstrap_ratio_ci(numerator: Sequence[float], denominator: Sequence[float], level: float = LEVEL,
-                       resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
-    """Interval of median(numerator) / median(denominator), resampling the two samples independently.
-
-    For a speedup pass CPU step times as the numerator and GPU step times as the denominator."""
-    ratios = bootstrap_medians(numerator, resamples, seed) / bootstrap_medians(denominator, resamples, seed + 1)
-    return interval(ratios, level)
+def block_rates(steps: Sequence[float], seconds: Sequence[float], resamples: int = RESAMPLES,
+                seed: int = 0) -> np.ndarray:
+    """Bootstrap distribution of steps per second over blocks: each resample draws as many blocks as were run,
+    with replacement, and divides their steps by their seconds. Blocks, not steps, are the unit, so slow
+    stretches of a run (another program, a stall) widen the interval as they widen run-to-run differences."""
+    n, s = np.asarray(steps, dtype=float), np.asarray(seconds, dtype=float)
+    if n.size == 0:
+        raise ValueError("no blocks: a rate needs at least one timed block")
+    idx = np.random.default_rng(seed).integers(0, n.size, size=(resamples, n.size))
+    return n[idx].sum(axis=1) / s[idx].sum(axis=1)

@@ -6,7 +6,8 @@ import math
 import random
 
 from bench.config import Budget
-from bench.method import FIRST_BLOCK_STEPS, MAX_BLOCK_STEPS, STEP_SAMPLE, TARGET_BLOCK_SECONDS
+from bench.method import (FIRST_BLOCK_STEPS, MAX_BLOCK_STEPS, MIN_BLOCK_SECONDS, STEP_SAMPLE, TARGET_BLOCK_SECONDS,
+                          TARGET_BLOCKS)
 
 
 class Schedule:
@@ -46,7 +47,7 @@ class Schedule:
             return 0
         cap = self.max_block_steps
         if step_seconds and step_seconds > 0:
-            cap = max(1, min(cap, int(self.target_block_seconds / step_seconds)))
+            cap = max(1, min(cap, int(self.block_seconds(step_seconds) / step_seconds)))
         if provisional or not step_seconds or step_seconds <= 0:
             cap = min(cap, FIRST_BLOCK_STEPS)
         target = self.marks[self._next] if self._next < len(self.marks) else self.limit
@@ -55,6 +56,13 @@ class Schedule:
                 return cap
             return max(1, min(cap, math.ceil((target - seconds) / step_seconds)))
         return max(1, min(cap, int(target) - steps))
+
+    def block_seconds(self, step_seconds: float) -> float:
+        """How long a block should last: about target_block_seconds, shorter when the whole budget is short,
+        so every cell has about TARGET_BLOCKS blocks (the unit of its interval), but never under
+        MIN_BLOCK_SECONDS."""
+        expected = self.limit if self.budget.is_time else self.limit * step_seconds
+        return min(self.target_block_seconds, max(MIN_BLOCK_SECONDS, expected / TARGET_BLOCKS))
 
     def checkpoint_due(self, steps: int, seconds: float) -> bool:
         """True once per mark crossed (several marks crossed by one block give one checkpoint)."""

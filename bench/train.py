@@ -21,6 +21,7 @@ from bench import devices, tuning, variants
 from bench.config import CellConfig
 from bench.data import Dataset
 from bench.devices import Clock, StepClock
+from bench.load import LoadMeter
 from bench.preparation import Prepared, build_model, evaluate, prepare, restore_state, snapshot_state
 from bench.records import AccuracyPoint, DatasetFacts, Environment, ModelFacts, Record, Timing
 from bench.timing import Schedule, StepSample
@@ -151,6 +152,8 @@ def _count(tally: Tally, losses: list, block_seconds: float) -> None:
 
 def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
     started = time.time()
+    load = LoadMeter()
+    load.start()
     devices.reset_peak_memory(cell.device)
     prep = prepare(cell, data, net)
     step = step_factory(prep.net, prep.optimizer, host_loss=cell.pipeline == "tutorial")
@@ -187,7 +190,7 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
         status, message = "diverged", f"loss became {tally.diverged_loss} at step {tally.diverged_at}"
     return Record(status=status, message=message, created_utc=_now(), timing=timing,
                   accuracy_curve=tuple(tally.curve), loss_curve=tuple(tally.loss_curve),
-                  memory=devices.peak_memory(cell.device), **base)
+                  memory=devices.peak_memory(cell.device), load=load.stop(), **base)
 
 
 def _now() -> str:

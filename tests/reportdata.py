@@ -53,7 +53,8 @@ def record(device: str = "cpu", pipeline: str = "resident", batch: int = 4, widt
             acc = 0.1 + (0.5 + 0.04 * np.log2(width)) * (1 - np.exp(-step * batch / 30_000)) \
                 - (0.03 if batch >= 256 else 0)
             curve.append({"step": step, "samples": step * batch, "seconds": step * median, "accuracy": float(acc)})
-    timing = dict(r["timing"], warmup_steps=20, clock="events" if device != "cpu" else "host",
+    blocks = [[len(steps[i:i + 5]), sum(steps[i:i + 5])] for i in range(0, len(steps), 5)]  # 5 steps a block
+    timing = dict(r["timing"], warmup_steps=20, clock="events" if device != "cpu" else "host", blocks=blocks,
                   steps=len(steps), samples=len(steps) * batch,
                   train_seconds=curve[-1]["seconds"] if curve else r["timing"]["train_seconds"])
     prof = None

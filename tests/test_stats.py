@@ -31,39 +31,46 @@ def test_noisy_threshold_is_ten_percent_of_the_median():
     assert not stats.is_noisy([1.0])
 
 
-def test_bootstrap_interval_of_a_constant_is_that_constant():
-    assert stats.bootstrap_median_ci([2.0] * 10) == (2.0, 2.0)
-    assert stats.bootstrap_ratio_ci([6.0] * 5, [2.0] * 7) == (3.0, 3.0)
-    assert stats.interval(stats.bootstrap_medians([2.0] * 5)) == (2.0, 2.0)
+def test_block_bootstrap_of_equal_blocks_is_their_rate():
+    rates = stats.block_rates([10, 10, 10], [0.5, 0.5, 0.5])
+    assert stats.interval(rates) == pytest.approx((20.0, 20.0))
 
 
-def test_bootstrap_interval_brackets_the_median_and_narrows_with_more_data():
+def test_block_bootstrap_weights_blocks_by_their_time():
+    # a resample of one 8-step block of 0.08 s and one 100-step block of 0.5 s runs 108 steps in 0.58 s
+    rates = stats.block_rates([8, 100], [0.08, 0.5], resamples=4000)
+    assert set(np.round(np.unique(rates), 6)) == {100.0, round(108 / 0.58, 6), 200.0}
+
+
+def test_block_interval_brackets_the_rate_and_narrows_with_more_blocks():
     rng = np.random.default_rng(0)
-    small = rng.normal(10, 1, 20)
-    large = rng.normal(10, 1, 2000)
-    lo_s, hi_s = stats.bootstrap_median_ci(small)
-    lo_l, hi_l = stats.bootstrap_median_ci(large)
-    assert lo_s <= stats.median(small) <= hi_s
-    assert lo_l <= 10 <= hi_l
-    assert (hi_l - lo_l) < (hi_s - lo_s) / 4  # width ~ 1/sqrt(n): 10x the data, a third of the width
+
+    def interval(blocks):
+        seconds = rng.normal(0.5, 0.05, blocks)  # 100 steps per block: 200 steps/s, give or take 10%
+        low, high = stats.interval(stats.block_rates([100] * blocks, seconds))
+        return low, high, 100 * blocks / seconds.sum()
+
+    lo_s, hi_s, rate_s = interval(20)
+    lo_l, hi_l, rate_l = interval(2000)
+    assert lo_s <= rate_s <= hi_s and lo_l <= 200 <= hi_l
+    assert (hi_l - lo_l) < (hi_s - lo_s) / 4  # width ~ 1/sqrt(blocks): 100x the blocks, a tenth of the width
 
 
-def test_bootstrap_interval_is_repeatable():
-    data = [1.0, 1.2, 0.9, 1.1, 1.05, 0.95]
-    assert stats.bootstrap_median_ci(data) == stats.bootstrap_median_ci(data)
+def test_block_bootstrap_is_repeatable_and_seeded():
+    n, s = [5, 6, 5, 7], [0.1, 0.13, 0.09, 0.16]
+    assert (stats.block_rates(n, s) == stats.block_rates(n, s)).all()
+    assert not (stats.block_rates(n, s, seed=1) == stats.block_rates(n, s, seed=2)).all()
 
 
-def test_speedup_interval_contains_the_ratio_of_medians():
-    rng = np.random.default_rng(1)
-    cpu = rng.normal(4.0, 0.2, 200)  # ms per step
-    gpu = rng.normal(1.0, 0.05, 200)
-    lo, hi = stats.bootstrap_ratio_ci(cpu, gpu)
-    ratio = stats.median(cpu) / stats.median(gpu)
-    assert lo <= ratio <= hi
-    assert 3.8 < lo and hi < 4.2
+def test_a_stall_widens_the_interval():
+    steady = stats.interval(stats.block_rates([100] * 20, [0.5] * 20))
+    stalled = stats.interval(stats.block_rates([100] * 20, [0.5] * 18 + [5.0, 5.0]))
+    assert steady[1] - steady[0] == 0 and stalled[1] - stalled[0] > 20
 
 
 def test_empty_sample_is_an_error_not_nan():
     with pytest.raises(ValueError, match="no values"):
         stats.median([])
+    with pytest.raises(ValueError, match="no blocks"):
+        stats.block_rates([], [])
     assert math.isinf(stats.relative_iqr([0.0, 0.0]))

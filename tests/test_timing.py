@@ -137,4 +137,21 @@ def test_a_slow_step_known_from_warmup_keeps_the_first_block_short():
     assert s.next_block(0, 0.0, None) == 8
     w = Schedule(Budget.parse("1000steps"), 1000, eval_points=1)
     assert w.next_block(0, 0.0, 0.0001, provisional=True) == 8
-    assert w.next_block(8, 0.0008, 0.0001) == 256
+    assert w.next_block(8, 0.0008, 0.0001) == 100  # 0.1 s of work in all: blocks of the 10 ms minimum
+    long = Schedule(Budget.parse("100000steps"), 100000, eval_points=1)
+    assert long.next_block(8, 0.0008, 0.0001) == 256  # 10 s of work: blocks of at most 256 steps
+
+
+def test_a_short_budget_still_gets_enough_blocks_for_an_interval():
+    s = Schedule(Budget.parse("1s"), None, eval_points=0)
+    _, seconds, blocks, _ = drive(s, 0.0002)  # a CUDA-graph step: 5,000 in the budget
+    assert len(blocks) >= 30 and max(blocks) * 0.0002 <= 1 / 32 + 1e-9
+    s = Schedule(Budget.parse("400steps"), 400, eval_points=0)
+    _, _, blocks, _ = drive(s, 0.001)  # 0.4 s of work
+    assert len(blocks) >= 30
+
+
+def test_blocks_never_shrink_below_the_minimum():
+    s = Schedule(Budget.parse("0.05s"), None, eval_points=0)
+    _, _, blocks, _ = drive(s, 0.001)
+    assert all(n >= 10 for n in blocks[1:-1])  # 10 ms blocks, not 1.5 ms ones
