@@ -30,11 +30,10 @@ def run_config(args):
         if not pipelines:
             raise UserError("--pipeline is empty: use tutorial, resident or tutorial,resident")
         configs = tuple((p, b) for p in pipelines for b in args.batch_size or [TUTORIAL_BATCH])
-    threads = args.threads or [devices.default_threads()]
     try:
         config = RunConfig(
             dataset=args.dataset, devices=tuple(dev), configs=configs, widths=tuple(args.width),
-            threads=tuple(threads), budget=Budget.parse(args.budget), lr=args.lr, momentum=args.momentum,
+            threads=tuple(args.threads), budget=Budget.parse(args.budget), lr=args.lr, momentum=args.momentum,
             seed=args.seed, eval_points=args.eval, warmup_steps=args.warmup, workers=args.workers,
             tunes=variants.parse(args.tune),
         )
@@ -128,28 +127,24 @@ def cmd_compare(args) -> int:
     warnings: list[str] = []
     if len(args.results) == 2 and not args.no_pair:
         old, new = (load([p], warnings) for p in args.results)
-        for frame, path in ((old, args.results[0]), (new, args.results[1])):
-            if frame.empty:
-                raise UserError(f"no records in {path}: give results written by `bench run`")
         changes = compare.changes(old, new)
         for line in warnings:
             print(f"bench: {line}", file=sys.stderr)
+        if not compare.shared(changes):
+            raise UserError(f"{args.results[0]} and {args.results[1]} share no cell ({len(old)} and {len(new)} "
+                            f"records of different configurations), so there is nothing to compare cell by cell; "
+                            f"give two runs of the same grid, or list them side by side with --no-pair")
         print(f"old: {args.results[0]}\nnew: {args.results[1]}\n")
         print(compare.change_table(changes, threshold))
         for line in compare.notes(old, new, changes):
             print(f"bench: {line}", file=sys.stderr)
-        if threshold is not None:
-            bad = compare.regressions(changes, threshold)
-            if not bad.empty:
-                print(f"bench: {len(bad)} cell(s) regressed by more than {threshold:.0%} (or stopped working)",
-                      file=sys.stderr)
-                return 1
+        print(f"bench: {compare.summary(changes, threshold)}", file=sys.stderr)
+        if threshold is not None and not compare.regressions(changes, threshold).empty:
+            return 1
         return 0
     if threshold is not None:
         raise UserError("--fail-above compares two runs: give exactly two results, OLD NEW")
     df = load(args.results, warnings)
-    if df.empty:
-        raise UserError(f"no records in {', '.join(args.results)}: give results written by `bench run`")
     for line in warnings:
         print(f"bench: {line}", file=sys.stderr)
     print(terminal.summary(df, args.baseline.strip().lower()))

@@ -51,7 +51,7 @@ def changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
                        change=change, low=low - 1, high=high - 1, significant=low > 1 or high < 1, status="ok")
         rows.append(row)
     out = pd.DataFrame(rows, columns=COLUMNS)
-    return out.sort_values(["device", "pipeline", "batch_size", "width", "threads"], kind="stable",
+    return out.sort_values(["device", "pipeline", "batch_size", "width", "variant", "threads_asked"], kind="stable",
                            ignore_index=True)
 
 
@@ -80,12 +80,13 @@ def change_table(c: pd.DataFrame, threshold: float | None = None) -> str:
         if i in bad:
             flag = f"REGRESSION (> {threshold:.0%})" if r["status"] == "ok" else "REGRESSION"
         rate = fmt_rate
-        rows.append([r["device"], r["pipeline"], str(r["batch_size"]), f"{r['width']:g}", str(r["threads"]),
+        rows.append([r["device"], r["pipeline"], str(r["batch_size"]), f"{r['width']:g}", r["variant"] or "eager",
+                     str(r["threads_asked"]),
                      rate(r["old_images_per_s"]) if r["status"] == "ok" else "-",
                      rate(r["new_images_per_s"]) if r["status"] == "ok" else "-",
                      _pct(r["change"]), f"[{_pct(r['low'])}, {_pct(r['high'])}]" if r["status"] == "ok" else "",
                      flag or ("" if r["status"] == "ok" else r["status"])])
-    return tabulate(rows, headers=["device", "pipeline", "batch", "width", "threads", "old images/s",
+    return tabulate(rows, headers=["device", "pipeline", "batch", "width", "variant", "threads", "old images/s",
                                    "new images/s", "change", "95% CI", "note"], disable_numparse=True)
 
 
@@ -97,6 +98,25 @@ def notes(old: pd.DataFrame, new: pd.DataFrame, c: pd.DataFrame) -> list[str]:
         out.append(f"old and new come from different machines ({', '.join(sorted(hosts_old))}; "
                    f"{', '.join(sorted(hosts_new))}): changes include the hardware; to list them side by side as "
                    f"one set use --no-pair")
-    if not (c["status"] == "ok").any():
-        out.append("no cell was measured ok in both runs; to list them side by side use --no-pair")
     return out
+
+
+def shared(c: pd.DataFrame) -> bool:
+    """Whether OLD and NEW have any cell in common (ok or not)."""
+    return not c["status"].isin(["only in old", "only in new"]).all()
+
+
+def summary(c: pd.DataFrame, threshold: float | None) -> str:
+    """One line: how many cells were compared, how many moved, and the gate's verdict when there is one."""
+    ok = c[c["status"] == "ok"]
+    faster = int((ok["significant"] & (ok["change"] > 0)).sum())
+    slower = int((ok["significant"] & (ok["change"] < 0)).sum())
+    text = f"{len(ok)} cells compared: {faster} faster, {slower} slower, {len(ok) - faster - slower} unchanged"
+    others = len(c) - len(ok)
+    if others:
+        text += f"; {others} not comparable (only in one run, or not ok in one)"
+    if threshold is not None:
+        bad = len(regressions(c, threshold))
+        text += (f"; gate failed: {bad} cell(s) lost more than {threshold:.0%} of their images/s or stopped working"
+                 if bad else f"; gate passed: no cell lost more than {threshold:.0%} of its images/s")
+    return text

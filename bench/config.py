@@ -98,7 +98,7 @@ class CellConfig:
     pipeline: str  # tutorial | resident
     batch_size: int  # images per step
     width: float  # width multiplier; 1 = the tutorial net
-    threads: int  # torch intra-op CPU threads
+    threads: int | None  # torch intra-op CPU threads; None: auto, the fastest of a short probe (CPU cells)
     budget: Budget
     lr: float  # SGD learning rate
     momentum: float = MOMENTUM  # SGD momentum
@@ -124,7 +124,8 @@ class CellConfig:
         if self.pipeline not in PIPELINES:
             raise ValueError(f"pipeline must be one of {', '.join(PIPELINES)}, got {self.pipeline!r}")
         _positive_int("batch_size", self.batch_size)
-        _positive_int("threads", self.threads)
+        if self.threads is not None:
+            _positive_int("threads", self.threads)
         if not (is_number(self.width) and math.isfinite(self.width) and self.width > 0):
             raise ValueError(f"width must be a positive number, got {self.width!r}")
         object.__setattr__(self, "width", float(self.width))  # width 1 and 1.0 are one cell, with one key
@@ -173,7 +174,8 @@ class CellConfig:
     def label(self) -> str:
         w = int(self.width) if self.width == int(self.width) else self.width
         tuned = f" {'+'.join(self.tune)}" if self.tune else ""
-        return f"{self.device} {self.pipeline} bs{self.batch_size} w{w} t{self.threads}{tuned}"
+        threads = "auto" if self.threads is None else self.threads
+        return f"{self.device} {self.pipeline} bs{self.batch_size} w{w} t{threads}{tuned}"
 
 
 def is_number(value) -> bool:
@@ -194,7 +196,7 @@ class RunConfig:
     devices: tuple[str, ...]
     configs: tuple[tuple[str, int], ...]  # (pipeline, batch size) pairs
     widths: tuple[float, ...]
-    threads: tuple[int, ...]  # torch CPU threads; varied on CPU cells only, see cells()
+    threads: tuple[int | None, ...]  # torch CPU threads (None: auto); varied on CPU cells only, see cells()
     budget: Budget
     lr: float | None = None  # None: default_lr(batch_size)
     momentum: float = MOMENTUM
@@ -211,12 +213,13 @@ class RunConfig:
 
     def cells(self) -> list[CellConfig]:
         """The grid, devices outermost. Thread counts vary only on the CPU: a GPU cell runs once, with the
-        largest thread count listed, rather than repeating identical GPU work per CPU setting. A value listed
-        twice (--batch-size 4,4) gives one cell: a cell is identified by its key, one record each."""
+        largest thread count listed (auto: all cores, unprobed), rather than repeating identical GPU work per CPU
+        setting. A value listed twice (--batch-size 4,4) gives one cell: a cell is identified by its key."""
         out: dict[str, CellConfig] = {}
         grid = itertools.product(self.devices, self.configs, self.widths, self.tunes)
         for device, (pipeline, batch), width, tune in grid:
-            thread_list = self.threads if device == "cpu" else (max(self.threads),)
+            counts = [t for t in self.threads if t is not None]
+            thread_list = self.threads if device == "cpu" else (max(counts) if counts else None,)
             for threads in thread_list:
                 cell = CellConfig(
                     dataset=self.dataset, device=device, pipeline=pipeline, batch_size=batch, width=width,

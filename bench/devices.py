@@ -134,10 +134,10 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def cpu_threads(n: int) -> Iterator[None]:
-    """Set torch's intra-op thread count for the block, then restore it."""
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Set torch's intra-op thread count for the block (None: all cores), then restore it."""
     before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    torch.set_num_threads(n if n is not None else default_threads())
     try:
         yield
     finally:

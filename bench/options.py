@@ -51,6 +51,13 @@ def comma_list(convert, flag: str, maximum: float | None = None):
     return read
 
 
+def threads_list(text: str) -> list[int | None]:
+    """--threads: auto (None: probe per cell) or a comma list of counts."""
+    if str(text).strip().lower() == "auto":
+        return [None]
+    return comma_list(int, "--threads", MAX_THREADS)(text)
+
+
 def number(flag: str, positive: bool = False, high: float | None = None):
     """A reader of one number; positive and at most high when asked."""
 
@@ -137,8 +144,9 @@ def _run_options(r: argparse.ArgumentParser) -> None:
                    help=f"images per step, or a comma list (default: {default_batches})")
     r.add_argument("--width", default=list(config.WIDTHS), type=comma_list(float, "--width", MAX_WIDTH),
                    help="width multiplier(s) of the tutorial net (default 1)")
-    r.add_argument("--threads", default=None, type=comma_list(int, "--threads", MAX_THREADS),
-                   help="CPU threads, or a comma list (default: all cores)")
+    r.add_argument("--threads", default=[None], type=threads_list,
+                   help="CPU threads: auto (the fastest of a short probe of 1, 2, 4, ... up to the cores, per cell), "
+                   "or a number or comma list (default auto)")
     r.add_argument("--budget", default=config.BUDGET,
                    help=f"per cell: 2ep, 5000steps, 200000samples or 60s (default {config.BUDGET}, as the tutorial)")
     r.add_argument("--lr", default=None, type=number("--lr", positive=True, high=MAX_LR),

@@ -15,7 +15,7 @@ from bench import stats
 
 CONFIG = ["dataset", "pipeline", "batch_size", "width", "variant"]  # the work a step does, whatever runs it
 MACHINE = "machine"  # the column that tells machines apart (bench.machines: host name and hardware)
-CELL = ["device", *CONFIG, "threads", "budget"]  # one cell of a grid: what `bench compare OLD NEW` matches
+CELL = ["device", *CONFIG, "threads_asked", "budget"]  # one cell of a grid: what `bench compare OLD NEW` matches
 BASELINE = "cpu"  # the device kind speedups are measured against
 PAIR_COLUMNS = [*CONFIG, "device", "device_kind", "device_name", MACHINE, "threads", "base_device",
                 "base_device_name", f"base_{MACHINE}", "base_threads", "cross_machine", "images_per_s",

@@ -65,6 +65,8 @@ class Timing:
     step_seconds_sampled: bool = False
     diverged_at_step: int | None = None  # the first step whose loss was not finite
     steps_per_round: int | None = None  # pytest-benchmark: steps between synchronizes
+    threads: int | None = None  # CPU threads the timed steps ran with
+    thread_probe: dict[str, float] = field(default_factory=dict)  # --threads auto: images/s per thread count tried
     started_unix: float | None = None  # wall clock (seconds since the epoch) before warm-up
     finished_unix: float | None = None  # wall clock after the last timed block
 

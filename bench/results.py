@@ -24,6 +24,7 @@ from bench.variants import kind
 
 COLUMNS = [
     "device", "device_kind", "device_name", "machine", "host", "dataset", "pipeline", "batch_size", "width", "threads",
+    "threads_asked", "thread_probe",
     "budget", "lr", "status", "message", "images_per_s", "images_per_s_low", "images_per_s_high",
     "images_per_s_median", "step_ms", "step_ms_p10", "step_ms_p90", "step_ms_iqr", "noisy", "blocks",
     "too_few_blocks", "stalled", "slow_share", "others_cpu", "steal", "busy",
@@ -77,7 +78,8 @@ def row(r: Record) -> dict:
     out = {
         "device": cell.device, "device_kind": kind(cell.device), "device_name": r.device_name, "host": env.host,
         "dataset": cell.dataset, "pipeline": cell.pipeline, "batch_size": cell.batch_size, "width": cell.width,
-        "threads": cell.threads, "budget": str(cell.budget), "lr": cell.lr, "status": r.status,
+        "threads": t.threads or cell.threads, "threads_asked": "auto" if cell.threads is None else str(cell.threads),
+        "thread_probe": {int(k): v for k, v in t.thread_probe.items()} or None, "budget": str(cell.budget), "lr": cell.lr, "status": r.status,
         "message": r.message, "tune": "+".join(cell.tune), "variant": cell.variant, "noisy": False, "blocks": 0,
         "others_cpu": r.load.others_cpu if r.load else None, "steal": r.load.steal if r.load else None,
         "busy": bool(r.load and (r.load.others_cpu > stats.BUSY_OTHERS_CPU or r.load.steal > stats.BUSY_STEAL)),

@@ -156,7 +156,8 @@ def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | N
             else:
                 record = unavailable(cell, data, env, run_id)
             if breakdown and record.status == "ok":
-                record = replace(record, profile=profile_step(cell, data))  # after the timed run: untouched
+                # after the timed run, so it leaves the timed numbers untouched; at the threads they ran with
+                record = replace(record, profile=profile_step(replace(cell, threads=record.timing.threads), data))
             writer.append(record)
         except KeyboardInterrupt:
             _stopped(hooks, cell, "interrupted")

@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from bench import devices, tuning, variants
+from bench import devices, threads, tuning, variants
 from bench.config import CellConfig
 from bench.data import Dataset
 from bench.devices import Clock, StepClock
@@ -91,11 +91,13 @@ class Tally:
     diverged_loss: float | None = None
 
 
-def warm_up(cell: CellConfig, prep: Prepared, step, clock: Clock) -> float:
-    """Real steps on real batches, off the clock; then the weights and optimizer state are put back, so the
-    samples the accuracy curve counts are exactly the timed ones. Returns the warm-up's seconds."""
-    if not cell.warmup_steps:
-        return 0.0
+def warm_up(cell: CellConfig, prep: Prepared, step, clock: Clock) -> tuple[float, dict[int, float]]:
+    """Real steps on real batches, off the clock, then (--threads auto on a CPU) the thread-count probe; then
+    the weights and optimizer state are put back, so the samples the accuracy curve counts are exactly the
+    timed ones. Returns the warm-up's seconds and the probe's seconds per step by thread count."""
+    probing = cell.threads is None and variants.kind(cell.device) == "cpu"
+    if not cell.warmup_steps and not probing:
+        return 0.0, {}
     snapshot = snapshot_state(prep.net, prep.optimizer)
     batches = iter(prep.warmup_batches)
     devices.synchronize(cell.device)
@@ -104,9 +106,13 @@ def warm_up(cell: CellConfig, prep: Prepared, step, clock: Clock) -> float:
         step(*next(batches))
     devices.synchronize(cell.device)
     seconds = clock() - t0
+    probed = {}
+    if probing:
+        estimate = seconds / cell.warmup_steps if cell.warmup_steps else None
+        probed = threads.probe(step, batches, threads.candidates(devices.default_threads()), clock, estimate)
     del batches  # ends the warm-up DataLoader's workers
     restore_state(prep.net, prep.optimizer, snapshot)
-    return seconds
+    return seconds, probed
 
 
 def run_block(step, batches, n: int, timer: StepClock) -> tuple[list, list[float], float]:
@@ -157,7 +163,27 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
     devices.reset_peak_memory(cell.device)
     prep = prepare(cell, data, net)
     step = step_factory(prep.net, prep.optimizer, host_loss=cell.pipeline == "tutorial")
-    warm_seconds = warm_up(cell, prep, step, clock)
+    warm_seconds, probed = warm_up(cell, prep, step, clock)
+    used = threads.fastest(probed) if probed else (cell.threads or devices.default_threads())
+    with devices.cpu_threads(used):
+        tally, sample, timer = _timed(cell, data, prep, step, clock, progress, warm_seconds)
+    timing = Timing(
+        clock=timer.source, warmup_steps=cell.warmup_steps, warmup_seconds=warm_seconds, steps=tally.steps,
+        samples=tally.steps * cell.batch_size, epochs=tally.steps / prep.batches.steps_per_epoch,
+        train_seconds=tally.seconds, eval_seconds=tally.eval_seconds, blocks=tuple(tally.blocks),
+        step_seconds=tuple(sample.values), step_seconds_sampled=sample.sampled, diverged_at_step=tally.diverged_at,
+        threads=used, thread_probe={str(n): cell.batch_size / s for n, s in probed.items()},
+        started_unix=started, finished_unix=time.time())
+    status, message = "ok", ""
+    if tally.diverged_at is not None:
+        status, message = "diverged", f"loss became {tally.diverged_loss} at step {tally.diverged_at}"
+    return Record(status=status, message=message, created_utc=_now(), timing=timing,
+                  accuracy_curve=tuple(tally.curve), loss_curve=tuple(tally.loss_curve),
+                  memory=devices.peak_memory(cell.device), load=load.stop(), **base)
+
+
+def _timed(cell, data, prep, step, clock, progress, warm_seconds) -> tuple[Tally, StepSample, StepClock]:
+    """The timed blocks, with checkpoints between them, until the budget is spent or the loss diverges."""
     schedule = Schedule(cell.budget, cell.budget.total_steps(len(data.train_labels), cell.batch_size),
                         cell.eval_points)
     timer = devices.step_clock(cell.device, clock)
@@ -179,18 +205,7 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
         if progress:
             progress(schedule.progress(tally.steps, tally.seconds), schedule.limit, note)
     del batches  # ends the DataLoader's workers
-    timing = Timing(
-        clock=timer.source, warmup_steps=cell.warmup_steps, warmup_seconds=warm_seconds, steps=tally.steps,
-        samples=tally.steps * cell.batch_size, epochs=tally.steps / prep.batches.steps_per_epoch,
-        train_seconds=tally.seconds, eval_seconds=tally.eval_seconds, blocks=tuple(tally.blocks),
-        step_seconds=tuple(sample.values), step_seconds_sampled=sample.sampled, diverged_at_step=tally.diverged_at,
-        started_unix=started, finished_unix=time.time())
-    status, message = "ok", ""
-    if tally.diverged_at is not None:
-        status, message = "diverged", f"loss became {tally.diverged_loss} at step {tally.diverged_at}"
-    return Record(status=status, message=message, created_utc=_now(), timing=timing,
-                  accuracy_curve=tuple(tally.curve), loss_curve=tuple(tally.loss_curve),
-                  memory=devices.peak_memory(cell.device), load=load.stop(), **base)
+    return tally, sample, timer
 
 
 def _now() -> str:

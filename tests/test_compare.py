@@ -53,15 +53,35 @@ def test_fail_above_exits_1_on_a_regression_and_names_it(tmp_path, capsys):
     old, new = runs(tmp_path, new_scale=1.25)
     assert main(["compare", old, new, "--fail-above", "10%"]) == 1
     out = capsys.readouterr()
-    assert "REGRESSION (> 10%)" in out.out and "regressed by more than 10%" in out.err
+    assert "REGRESSION (> 10%)" in out.out
+    assert out.err.splitlines()[-1] == ("bench: 6 cells compared: 0 faster, 6 slower, 0 unchanged; gate failed: "
+                                        "6 cell(s) lost more than 10% of their images/s or stopped working")
     assert main(["compare", old, new, "--fail-above", "30%"]) == 0
-    assert "REGRESSION" not in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "REGRESSION" not in out.out
+    assert out.err.splitlines()[-1].endswith("gate passed: no cell lost more than 30% of its images/s")
 
 
 def test_an_improvement_passes_the_gate_and_is_flagged_faster(tmp_path, capsys):
     old, new = runs(tmp_path, new_scale=0.8)
     assert main(["compare", old, new, "--fail-above", "10%"]) == 0
     assert "faster" in capsys.readouterr().out
+
+
+def test_runs_that_share_no_cell_say_so_first_in_one_line(tmp_path, capsys):
+    rd.write(tmp_path / "a" / "records.jsonl", rd.grid(batches=(4, 256), widths=(1,), devices=("cpu",)))
+    rd.write(tmp_path / "b" / "records.jsonl", rd.grid(batches=(8, 512), widths=(2,), devices=("cuda:0",)))
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and len(out.err.strip().splitlines()) == 1
+    assert "share no cell" in out.err and "--no-pair" in out.err
+
+
+def test_the_change_table_names_the_variant(tmp_path, capsys):
+    old, new = runs(tmp_path)
+    assert main(["compare", old, new]) == 0
+    assert " variant " in capsys.readouterr().out.splitlines()[3]
 
 
 def test_single_run_mode_prints_images_per_second_and_speedup(tmp_path, capsys):
