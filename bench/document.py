@@ -111,8 +111,9 @@ def _table_html(b: Table) -> str:
 
     head = "".join(cell("th", h, i) for i, h in enumerate(b.headers))
     body = "\n".join("<tr>" + "".join(cell("td", c, i) for i, c in enumerate(r)) + "</tr>" for r in b.rows)
-    caption = f"<caption>{inline(b.caption)}</caption>" if b.caption else ""
-    return (f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead>\n'
+    # the caption sits above the scrolling box, so a wide table never cuts it off mid-sentence
+    caption = f'<p class="caption">{inline(b.caption)}</p>' if b.caption else ""
+    return (f'{caption}<div class="scroll"><table><thead><tr>{head}</tr></thead>\n'
             f"<tbody>\n{body}\n</tbody></table></div>")
 
 
@@ -168,7 +169,7 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--soft); color: var(--ink);
   font: 16px/1.55 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "DejaVu Sans", sans-serif; }
-main { max-width: 1040px; margin: 0 auto; padding: 2rem 2.5rem 4rem; background: var(--bg);
+main { max-width: 1240px; margin: 0 auto; padding: 2rem 2.5rem 4rem; background: var(--bg);
   box-shadow: 0 0 0 1px var(--line); min-height: 100vh; }
 h1 { font-size: 1.75rem; line-height: 1.25; margin: 0 0 .4rem; }
 h2 { font-size: 1.3rem; margin: 2.6rem 0 .8rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
@@ -191,7 +192,7 @@ code { font: .88em/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu 
   background: var(--soft); padding: .08em .35em; border-radius: 4px; border: 1px solid var(--line); }
 .scroll { overflow-x: auto; margin: .8rem 0 1.2rem; }
 table { border-collapse: collapse; font-size: .87rem; min-width: 60%; }
-caption { text-align: left; color: var(--muted); padding-bottom: .35rem; font-size: .9rem; }
+.caption { color: var(--muted); margin: 1rem 0 -.4rem; font-size: .9rem; }
 th, td { padding: .35rem .7rem; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top;
   white-space: nowrap; }
 th { background: var(--soft); font-weight: 600; white-space: nowrap; }
@@ -200,6 +201,9 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 td.holds { color: var(--good); font-weight: 600; }
 td.fails { color: var(--bad); font-weight: 600; }
 td.inconclusive, td.bad-status { color: var(--warn); font-weight: 600; }
+td.wrap { white-space: normal; min-width: 16rem; max-width: 30rem; font-weight: normal; color: var(--ink); }
+td.wrap.holds strong { color: var(--good); } td.wrap.fails strong { color: var(--bad); }
+td.wrap.inconclusive strong, td.wrap.mixed strong { color: var(--warn); }
 figure { margin: 1.2rem 0 1.8rem; }
 figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; }
 figcaption { color: var(--muted); font-size: .9rem; margin-top: .4rem; text-align: center; }

@@ -10,7 +10,6 @@ import io
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
@@ -40,7 +39,7 @@ def colors(labels) -> dict[str, str]:
     return {lab: PALETTE[i % len(PALETTE)] for i, lab in enumerate(ordered)}
 
 
-def _frame(df: pd.DataFrame) -> pd.DataFrame:
+def labelled(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(label=labels(df)) if not df.empty else df.assign(label=[])
 
 
@@ -62,7 +61,7 @@ def _plain_log(ax, axis: str, base: int = 10):
 def throughput(df: pd.DataFrame) -> Figure | None:
     """images/s against batch size (log-log), one line per device and pipeline, a panel per width; cells that
     ended without a result (oom, diverged, error) are marked on the batch axis."""
-    d = _frame(df)
+    d = labelled(df)
     ok = pairing.usable(d)
     if ok.empty:
         return None
@@ -100,7 +99,9 @@ def throughput(df: pd.DataFrame) -> Figure | None:
             if n not in names:
                 handles.append(h)
                 names.append(n)
-    fig.legend(handles, names, loc="outside lower center", ncols=min(4, len(names)), fontsize=8, frameon=False)
+    longest = max((len(n) for n in names), default=0)
+    fig.legend(handles, names, loc="outside lower center", ncols=max(1, min(4, 110 // max(longest, 1))), fontsize=8,
+               frameon=False)
     fig.suptitle("Training throughput against batch size", fontsize=11)
     return fig
 
@@ -114,45 +115,10 @@ def _reference_lines(ax, threshold: float):
             color="#b2182b")
 
 
-def speedup(pairs: pd.DataFrame, crossovers: pd.DataFrame, axis: str, threshold: float = verdict.THRESHOLD,
-            show_host: bool = False) -> Figure | None:
-    """GPU/CPU speedup against batch size (at width 1) or width (one line per batch size), with 95% bands,
-    the 1x and threshold lines, and each crossover marked."""
-    if axis == "batch":
-        p, x, other = pairs[pairs["width"] == 1], "batch_size", "width"
-    else:
-        p, x, other = pairs, "width", "batch_size"
-        varied = p.groupby(["dataset", "pipeline", "device", verdict.M, "base_device", verdict.BASE_M, "batch_size"]
-                           + (["variant"] if "variant" in p else []))
-        p = varied.filter(lambda g: g["width"].nunique() > 1)
-    if p.empty or p[x].nunique() < 2:
-        return None
-    fig = Figure(figsize=WIDE, layout="constrained")
-    ax = fig.subplots()
-    keys = ["pipeline", "device", verdict.M, "base_device", verdict.BASE_M] + (["variant"] if "variant" in p else [])
-    groups = list(p.groupby(keys + [other], sort=True))
-    for i, (key, g) in enumerate(groups):
-        k = dict(zip(keys + [other], key))
-        g = g.sort_values(x)
-        color = PALETTE[i % len(PALETTE)]
-        name = f"{verdict.pair_label(g.iloc[0], show_host)}, {k['pipeline']}"
-        name += f" ({k['variant'] or 'eager'})" if "variant" in k else ""
-        name += f", batch {k[other]}" if axis == "width" else ""
-        ax.plot(g[x], g["speedup"], marker="o", markersize=5, color=color, label=name)
-        ax.fill_between(g[x], g["low"], g["high"], color=color, alpha=0.18, linewidth=0)
-        c = crossovers[crossovers["axis"] == axis]
-        for col in keys:
-            if col in c:
-                c = c[c[col] == k[col]]
-        c = c[c["fixed"] == k[other]]
-        if not c.empty and c["crossover"].notna().iloc[0]:
-            at = c["crossover"].iloc[0]
-            y = g[g[x] == at]["speedup"].iloc[0]
-            ax.plot([at], [y], marker="*", markersize=16, color=color, markeredgecolor="black", zorder=5)
-            first = at == p[x].min()  # a label left of the first point would leave the axes
-            ax.annotate(f"{threshold:g}x from {'batch' if axis == 'batch' else 'width'} {at:g}", (at, y),
-                        xytext=(10, -12) if first else (-10, 8), ha="left" if first else "right",
-                        textcoords="offset points", fontsize=8, color=color, fontweight="bold")
+STYLE = {verdict.AS_WRITTEN: ("-", "o", "as written"), verdict.AT_BEST: ("--", "s", "at their best")}
+
+
+def _speedup_axes(ax, p: pd.DataFrame, threshold: float, xlabel: str) -> None:
     _reference_lines(ax, threshold)
     ax.set_yscale("log")
     low, high = min(p["low"].min(), 0.5), max(p["high"].max(), threshold * 1.5)
@@ -161,103 +127,98 @@ def speedup(pairs: pd.DataFrame, crossovers: pd.DataFrame, axis: str, threshold:
     ax.margins(x=0.06)
     _times_formatter(ax)
     _plain_log(ax, "x", 2)
-    ax.set_xlabel("batch size (images per step)" if axis == "batch" else "width multiplier (1 = the tutorial net)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("speedup: GPU images/s / CPU images/s")
     ax.grid(True, which="major", alpha=0.3)
-    title = "GPU/CPU speedup against batch size (width 1)" if axis == "batch" else "GPU/CPU speedup against width"
-    ax.set_title(title + "; bands: 95% bootstrap intervals; star: crossover", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return fig
 
 
-def _curves(df: pd.DataFrame) -> pd.DataFrame:
-    ok = pairing.usable(_frame(df))  # labels from all rows, so every figure names a device alike
-    return ok[ok["accuracy_curve"].map(lambda c: isinstance(c, list) and len(c) > 1)]
+def _series(ax, g: pd.DataFrame, x: str, color: str, linestyle: str, marker: str, label: str) -> None:
+    """One line with 95% error bars; inconclusive points hollow."""
+    g = g.sort_values(x)
+    yerr = np.vstack([g["speedup"] - g["low"], g["high"] - g["speedup"]]).clip(min=0)
+    ax.errorbar(g[x], g["speedup"], yerr=yerr, color=color, linestyle=linestyle, marker=marker, markersize=6,
+                capsize=3, label=label, markerfacecolor=color)
+    undecided = g[g["outcome"] == "inconclusive"]
+    ax.plot(undecided[x], undecided["speedup"], linestyle="none", marker=marker, markersize=6, color=color,
+            markerfacecolor="white", zorder=4)
 
 
-def _config_name(r) -> str:
-    return f"{r['pipeline']}, batch {r['batch_size']}, width {r['width']:g}"
-
-
-def time_to_accuracy(df: pd.DataFrame, targets: dict | None = None, max_panels: int = 8) -> Figure | None:
-    """Test accuracy against training seconds: a panel per configuration, a line per device, and the target
-    accuracy (the highest every device reached) as a dotted line."""
-    ok = _curves(df)
-    if ok.empty:
+def headline(v: verdict.Verdict) -> Figure | None:
+    """The answer in one picture: GPU/CPU speedup against batch size at width 1, as written and at their best,
+    with 95% intervals, the 1x and threshold lines, and the tutorial configuration marked."""
+    parts = [v.of(c) for c in (verdict.AS_WRITTEN, verdict.AT_BEST)]
+    p = pd.concat([verdict.evidence(q[q["width"] == 1]) for q in parts if not q.empty]) if any(
+        not q.empty for q in parts) else pd.DataFrame()
+    if p.empty:
         return None
-    palette = colors(_frame(df)["label"])
-    configs = sorted({(r.dataset, r.pipeline, r.batch_size, r.width) for r in ok.itertuples()},
-                     key=lambda c: (c[1] != "tutorial", c[3], c[2]))[:max_panels]
-    ncols = min(4, len(configs))
-    nrows = -(-len(configs) // ncols)
-    fig = Figure(figsize=(WIDE[0], 0.6 + 2.5 * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
-    for ax, cfg in zip(axes, configs):
-        here = ok[(ok["dataset"] == cfg[0]) & (ok["pipeline"] == cfg[1]) & (ok["batch_size"] == cfg[2])
-                  & (ok["width"] == cfg[3])]
-        for _, r in here.iterrows():
-            curve = pd.DataFrame(r["accuracy_curve"])
-            ax.plot(curve["seconds"], curve["accuracy"] * 100, marker="o", markersize=3, color=palette[r["label"]],
-                    label=r["label"])
-        goal = (targets or {}).get(cfg)
-        if goal is not None:
-            ax.axhline(goal * 100, color="#888", linestyle=":", linewidth=1)
-        ax.set_title(f"{cfg[1]}, batch {cfg[2]}, width {cfg[3]:g}", fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.grid(True, alpha=0.3)
-        ax.set_xlim(left=0)
-    for ax in axes[len(configs):]:
-        ax.set_visible(False)
-    for ax in axes[::ncols]:
-        ax.set_ylabel("test accuracy (%)", fontsize=9)
-    for ax in axes[max(0, len(configs) - ncols):len(configs)]:
-        ax.set_xlabel("training seconds", fontsize=8)
-    handles = {h.get_label(): h for ax in axes for h in ax.get_lines() if not h.get_label().startswith("_")}
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(6, len(handles)),
-               fontsize=8, frameon=False)
-    fig.suptitle("Time to accuracy (dotted: the target accuracy)", fontsize=11)
-    return fig
-
-
-def samples_to_accuracy(df: pd.DataFrame) -> Figure | None:
-    """Test accuracy against training images seen: a colour per configuration, a line style per device.
-    Devices of one configuration overlap when they learn alike."""
-    ok = _curves(df)
-    if ok.empty:
-        return None
-    configs = sorted({_config_name(r) for _, r in ok.iterrows()})
-    devices = sorted(ok["label"].unique(), key=lambda s: (not s.startswith("cpu"), s))
-    fig = Figure(figsize=(WIDE[0], 4.0), layout="constrained")
+    fig = Figure(figsize=(WIDE[0], 5.2), layout="constrained")
     ax = fig.subplots()
-    for _, r in ok.iterrows():
-        curve = pd.DataFrame(r["accuracy_curve"])
-        ax.plot(curve["samples"], curve["accuracy"] * 100, color=PALETTE[configs.index(_config_name(r)) % len(PALETTE)],
-                linestyle=LINESTYLES[devices.index(r["label"]) % 4], marker=MARKERS[devices.index(r["label"]) % 6],
-                markersize=3)
-    handles = [Line2D([], [], color=PALETTE[i % len(PALETTE)], label=c) for i, c in enumerate(configs)]
-    handles += [Line2D([], [], color="#444", linestyle=LINESTYLES[i % 4], marker=MARKERS[i % 6], markersize=3,
-                       label=dev) for i, dev in enumerate(devices)]
-    ax.legend(handles=handles, fontsize=8, loc="lower right", frameon=False)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e3:,.0f}k" if v else "0"))
-    ax.set_xlabel("training images seen")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(True, alpha=0.3)
-    ax.set_title("Samples to accuracy: colour = configuration, line style = device", fontsize=10)
+    gpus = sorted(set(zip(p["device"], p[verdict.M])))
+    series = sorted(set(zip(p["device"], p[verdict.M], p[verdict.BASE_M], p["pipeline"])))
+    for (comparison, device, machine, base, pipeline), g in p.groupby(
+            ["comparison", "device", verdict.M, verdict.BASE_M, "pipeline"], sort=True):
+        linestyle, marker, name = STYLE[comparison]
+        color = PALETTE[series.index((device, machine, base, pipeline)) % len(PALETTE)]
+        if pipeline == "tutorial":
+            marker, linestyle = "*", ":"
+        label = f"{pipeline} pipeline, {name}"
+        label += f", {device} @ {machine}" if len(gpus) > 1 else ""
+        label += f" (CPU of {base})" if base != machine else ""
+        _series(ax, g, "batch_size", color, linestyle, marker, label)
+    tutorial = p[(p["pipeline"] == "tutorial") & (p["batch_size"] == 4)]
+    if not tutorial.empty:
+        ax.annotate("the tutorial's own\nconfiguration", (4, tutorial["speedup"].max()), xytext=(8, 10),
+                    textcoords="offset points", fontsize=8, arrowprops={"arrowstyle": "-", "color": "#888"})
+    _speedup_axes(ax, p, v.threshold, "batch size (images per step), width 1: the tutorial net")
+    ax.set_title("GPU/CPU speedup against batch size (error bars: 95% intervals; hollow: inconclusive)",
+                 fontsize=10)
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    return fig
+
+
+def speedup_width(v: verdict.Verdict, max_lines: int = 4) -> Figure | None:
+    """GPU/CPU speedup against model width, as written and at their best, for up to max_lines batch sizes
+    (those measured at the most widths)."""
+    parts = [verdict.evidence(q) for q in (v.of(verdict.AS_WRITTEN), v.of(verdict.AT_BEST)) if not q.empty]
+    p = pd.concat(parts) if parts else pd.DataFrame()
+    if p.empty:
+        return None
+    p = p[p["pipeline"] == "resident"] if (p["pipeline"] == "resident").any() else p
+    widths = p.groupby("batch_size")["width"].nunique()
+    batches = sorted(widths[widths > 1].sort_values(ascending=False).index[:max_lines])
+    p = p[p["batch_size"].isin(batches)]
+    if p.empty:
+        return None
+    fig = Figure(figsize=(WIDE[0], 5.2), layout="constrained")
+    ax = fig.subplots()
+    for (comparison, batch), g in p.groupby(["comparison", "batch_size"], sort=True):
+        linestyle, marker, name = STYLE[comparison]
+        _series(ax, g, "width", PALETTE[batches.index(batch) % len(PALETTE)], linestyle, marker,
+                f"batch {batch}, {name}")
+    _speedup_axes(ax, p, v.threshold, "width multiplier (1 = the tutorial net)")
+    ax.set_title("GPU/CPU speedup against width (error bars: 95% intervals; hollow: inconclusive)", fontsize=10)
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     return fig
 
 
 def _profiled(df: pd.DataFrame) -> pd.DataFrame:
-    ok = pairing.usable(_frame(df))  # labels from all rows, so every figure names a device alike
-    return ok[ok["profile"].map(lambda p: isinstance(p, dict) and isinstance(p.get("sections_ms"), dict))]
+    ok = pairing.usable(labelled(df))  # labels from all rows, so every figure names a device alike
+    return ok[ok["profile"].map(lambda p: isinstance(p, dict) and bool(p.get("sections_ms")))]
 
 
-def breakdown(df: pd.DataFrame) -> Figure | None:
+BREAKDOWN_ROWS = 24  # more cells than this and the bars stop being readable: the table below has them all
+
+
+def breakdown(df: pd.DataFrame, max_rows: int = BREAKDOWN_ROWS) -> Figure | None:
     """Where a step's time goes, per device and configuration: milliseconds per section, and each section's
-    share of the step; the timed (unsynchronized) median step is marked for comparison."""
+    share of the step; the timed (unsynchronized) median step is marked for comparison. At most max_rows cells:
+    the tutorial pipeline's first, then the tutorial net's (width 1), then the rest by batch."""
     ok = _profiled(df)
     if ok.empty:
         return None
     ok = ok.assign(_t=ok["pipeline"] != "tutorial").sort_values(["_t", "width", "batch_size", "label"])
+    left_out = max(0, len(ok) - max_rows)
+    ok = ok.head(max_rows)
     names = [f"{r['label']}  {r['pipeline']} bs{r['batch_size']} w{r['width']:g}" for _, r in ok.iterrows()]
     ms = np.array([[r["profile"]["sections_ms"].get(s, 0.0) for s in SECTIONS] for _, r in ok.iterrows()])
     fig = Figure(figsize=(WIDE[0], 1.5 + 0.34 * len(ok)), layout="constrained")
@@ -281,6 +242,6 @@ def breakdown(df: pd.DataFrame) -> Figure | None:
     for ax in (left, right):
         ax.grid(True, axis="x", alpha=0.3)
     fig.legend(loc="outside lower center", ncols=4, fontsize=8, frameon=False)
-    fig.suptitle("Step-time breakdown (separate profiling pass, device synchronized after each section)",
-                 fontsize=11)
+    fig.suptitle("Step-time breakdown (separate profiling pass, device synchronized after each section)"
+                 + (f"; {left_out} more cells in the table below" if left_out else ""), fontsize=11)
     return fig

@@ -13,7 +13,8 @@ import pandas as pd
 
 from bench import stats
 
-CONFIG = ["dataset", "pipeline", "batch_size", "width", "variant"]  # the work a step does, whatever runs it
+WORK = ["dataset", "pipeline", "batch_size", "width"]  # the work a step does, whatever runs it, however tuned
+CONFIG = [*WORK, "variant"]  # a configuration: the work, and the --tune variant asked for
 MACHINE = "machine"  # the column that tells machines apart (bench.machines: host name and hardware)
 CELL = ["device", *CONFIG, "threads_asked", "budget"]  # one cell of a grid: what `bench compare OLD NEW` matches
 BASELINE = "cpu"  # the device kind speedups are measured against
@@ -38,12 +39,17 @@ def is_baseline(df: pd.DataFrame, baseline: str = BASELINE) -> pd.Series:
     return (df["device_kind"] == baseline) | (df["device"] == baseline)
 
 
-def baselines(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
-    """Per machine and configuration, the baseline device's cell speedups are measured against: its cell with
-    the most threads (the CPU as a user would run it)."""
+def fastest(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per key, the usable row with the most images/s (a device at its best across the other columns)."""
     ok = usable(df)
-    base = ok[is_baseline(ok, baseline)].sort_values("threads", kind="stable")
-    return latest(base, [MACHINE, *CONFIG])
+    return ok.loc[ok.groupby(keys, sort=False, dropna=False)["images_per_s"].idxmax()] if not ok.empty else ok
+
+
+def baselines(df: pd.DataFrame, baseline: str = BASELINE, key: list[str] = CONFIG) -> pd.DataFrame:
+    """Per machine and configuration, the baseline device's cell speedups are measured against: its fastest
+    (at the thread count that ran best), so the CPU is never handicapped by a count that suits it badly."""
+    ok = usable(df)
+    return fastest(ok[is_baseline(ok, baseline)], [MACHINE, *key])
 
 
 def ratio(df: pd.DataFrame, row, base) -> tuple[float, float, float]:
@@ -54,23 +60,23 @@ def ratio(df: pd.DataFrame, row, base) -> tuple[float, float, float]:
     return value, low, high
 
 
-def pairs(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
-    """One row per comparison of a cell with a baseline cell of the same configuration.
+def pairs(df: pd.DataFrame, baseline: str = BASELINE, key: list[str] = CONFIG) -> pd.DataFrame:
+    """One row per comparison of a cell with a baseline cell of the same configuration (key).
 
     A cell is compared with its own machine's baseline; an accelerator cell also with the baseline of every
     machine that has no accelerator (a laptop beside a GPU server), and, when its own machine has no baseline
     cell, with every machine's."""
     ok = latest(usable(df), [MACHINE, *CELL])
-    base = baselines(ok, baseline)
+    base = baselines(ok, baseline, key)
     if ok.empty or base.empty:
         return pd.DataFrame(columns=PAIR_COLUMNS)
     is_base = is_baseline(ok, baseline)
     accelerated = set(ok.loc[~is_base, MACHINE])
     base_only = set(base[MACHINE]) - accelerated
-    by_config = {key: g for key, g in base.groupby(CONFIG, sort=False, dropna=False)}
+    by_config = {k: g for k, g in base.groupby(key, sort=False, dropna=False)}
     out = []
     for i, r in ok.iterrows():
-        same = by_config.get(tuple(r[c] for c in CONFIG))
+        same = by_config.get(tuple(r[c] for c in key))
         if same is None:
             continue
         local = same[same[MACHINE] == r[MACHINE]]
@@ -90,6 +96,15 @@ def pairs(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
                         "base_images_per_s": b["images_per_s"], "speedup": value, "low": low, "high": high,
                         "row": i, "base_row": j})
     return pd.DataFrame(out, columns=PAIR_COLUMNS)
+
+
+def best_pairs(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
+    """Each device at its best: per machine, device and work (pipeline, batch, width), its fastest cell across
+    thread counts and --tune variants, compared with the baseline's fastest. Each row's variant is the
+    accelerator's; base_variant is the baseline's."""
+    best = fastest(latest(usable(df), [MACHINE, *CELL]), [MACHINE, "device", *WORK])
+    p = pairs(df.loc[best.index], baseline, key=WORK)
+    return p.assign(base_variant=[df.at[j, "variant"] for j in p["base_row"]])
 
 
 def accelerator_pairs(p: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:

@@ -67,41 +67,50 @@ def _span(values) -> str:
 
 
 def method_notes(df: pd.DataFrame, threshold: float = verdict.THRESHOLD) -> list[str]:
-    """What was timed and how, with the numbers read from these results."""
+    """What was timed and how, with the numbers read from these results and the constants the harness used."""
     ok = df[df["status"] == "ok"]
     clocks = sorted({f"{k}: {c}" for k, c in zip(ok["device_kind"], ok.get("clock", [])) if isinstance(c, str)})
     samples = ok["step_seconds"].map(lambda s: len(s) if isinstance(s, list) else None)
+    blocks = ok["blocks"] if "blocks" in ok else pd.Series(dtype=float)
     profiled = ok["profile"].map(lambda p: p.get("steps") if isinstance(p, dict) else None) \
         if "profile" in ok else pd.Series(dtype=float)
     curves = ok["accuracy_curve"].map(lambda c: len(c) if isinstance(c, list) and c else None)
+    probed = ok["thread_probe"].map(lambda p: isinstance(p, dict) and bool(p)) if "thread_probe" in ok else []
     return [
-        f"**Warm-up**: {_span(ok.get('warmup_steps', []))} real training steps per cell before the clock starts; "
-        f"the weights and optimizer state are then restored, so the accuracy curve counts only timed samples.",
+        f"**Warm-up**: {_span(ok.get('warmup_steps', []))} real training steps per cell before the clock starts"
+        + (f"; with `--threads auto` ({int(sum(probed))} cells here) a short probe then times a few steps at 1, 2, "
+           f"4, ... threads up to the cores and the cell trains at the fastest" if any(probed) else "")
+        + "; the weights and optimizer state are then restored, so the accuracy curve counts only timed samples.",
         "**What is timed**: training steps only (fetching the batch, copying it to the device, forward, loss, "
-        f"backward, optimizer step), in blocks of up to {method.MAX_BLOCK_STEPS} steps or about "
-        f"{method.TARGET_BLOCK_SECONDS:g} s. The device is synchronized "
-        "before every host clock read. Per-step times come from CUDA events on a GPU and from the host clock on the "
-        "CPU" + (f" (here: {', '.join(clocks)})" if clocks else "") + ".",
+        f"backward, optimizer step), in blocks of up to {method.MAX_BLOCK_STEPS} steps, about "
+        f"{method.TARGET_BLOCK_SECONDS:g} s each or shorter, so that a cell has about {method.TARGET_BLOCKS} "
+        f"(never under {method.MIN_BLOCK_SECONDS * 1e3:g} ms; here {_span(blocks)} blocks per cell). The device is "
+        "synchronized before every host clock read. Per-step times come from CUDA events on a GPU and from the host "
+        "clock on the CPU" + (f" (here: {', '.join(clocks)})" if clocks else "") + ".",
         "**What is excluded**: data preparation (loading, normalizing, moving a resident dataset to the device), "
         "model construction, warm-up, and evaluation, which runs between blocks off the clock"
         + (f" ({_span(curves)} accuracy checkpoints per cell)" if curves.notna().any() else "") + ".",
-        f"**Repetitions**: every step is a measurement: {_span(samples)} step times per cell (a seeded uniform sample "
-        f"of {method.STEP_SAMPLE:,} when a cell ran more). Medians are reported; intervals are "
-        f"{stats.LEVEL:.0%} percentile-bootstrap intervals ({stats.RESAMPLES:,} resamples, seeded per cell).",
-        "**Speedup** = median CPU step time / median GPU step time for the same dataset, pipeline, batch size and "
-        "width, which equals the ratio of images/s; CPU and GPU step times are resampled independently for its "
-        "interval. The CPU baseline is the same machine's CPU at its largest thread count when it has one, "
-        "otherwise each other machine's CPU.",
+        f"**images/s** is what the wall clock saw: timed images over timed seconds. Its {stats.LEVEL:.0%} interval "
+        f"resamples the cell's blocks ({stats.RESAMPLES:,} resamples, seeded per cell), so slow stretches widen it "
+        f"as they widen run-to-run differences. The median step's pace is shown beside it ({_span(samples)} step "
+        f"times per cell, a seeded sample of {method.STEP_SAMPLE:,} beyond that).",
+        f"**Speedup** = GPU images/s / CPU images/s for the same dataset, pipeline, batch size and width; its "
+        f"interval divides the two cells' independent bootstraps. *As written* compares the eager cells; *at their "
+        f"best* each device's fastest cell across thread counts and --tune variants. The CPU baseline is the "
+        f"fastest CPU cell of the same machine; only where a GPU's machine has none is it set beside other "
+        f"machines' CPUs, and then every sentence says so.",
         f"**Regimes**: tutorial configuration = tutorial pipeline, batch 4, width 1; larger batches = batch > 4 at "
-        f"width 1; wider models = width > 1. \"Small models gain little from GPUs\" **holds** in a cell when the "
-        f"speedup's 95% upper bound is below {threshold:g}x, **does not hold** when its lower bound exceeds "
-        f"{threshold:g}x, and is inconclusive otherwise. The **crossover** is the smallest batch (at width 1) or "
-        f"width (at a fixed batch) whose lower bound exceeds {threshold:g}x.",
+        f"width 1; wider models = width > 1. \"Small models gain little from GPUs\" **holds** in a comparison when "
+        f"the speedup's 95% upper bound is below {threshold:g}x, **does not hold** when its lower bound exceeds "
+        f"{threshold:g}x, and is inconclusive otherwise, or when a cell has fewer than {method.MIN_BLOCKS} blocks, "
+        f"a block pace that varied over {stats.NOISY_RELATIVE_IQR:.0%} (IQR/median), or ran while other programs "
+        f"used over {stats.BUSY_OTHERS_CPU:.0%} of the CPUs.",
         f"**Step-time breakdown**: a separate profiling pass after each cell's timed run ({method.BREAKDOWN_METHOD}, "
-        f"{_span(profiled)} steps after {method.BREAKDOWN_WARMUP_STEPS} warm-up steps, on a fresh copy of the model): the device is synchronized "
-        f"between sections, so sections never overlap and their sum can exceed the timed step.",
+        f"{_span(profiled)} steps after {method.BREAKDOWN_WARMUP_STEPS} warm-up steps, on a fresh copy of the model "
+        f"with the cell's own --tune options): the device is synchronized between sections, so sections never "
+        f"overlap and their sum can exceed the timed step. A CUDA graph or compiled step is not profiled.",
         "**Time to accuracy** is training seconds (evaluation excluded) at the first checkpoint that reached the "
-        "target: by default the highest test accuracy every device reached in that configuration. "
-        "**Cost per epoch** = (full batches per epoch x median step seconds) x price per hour / 3600; "
+        "target: by default the highest test accuracy every device reached in that configuration, if at least "
+        "twice chance. **Cost per epoch** = full batches per epoch x batch / images/s x price per hour / 3600; "
         "**cost to target** = time to accuracy x price per hour / 3600.",
     ]

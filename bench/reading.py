@@ -115,16 +115,28 @@ def read_file(path: str | Path, warnings: list[str] | None = None) -> list[Recor
 
 
 def read_all(paths: Iterable[str | Path], warnings: list[str] | None = None) -> list[Record]:
-    """Records from files and folders; bad input (including no records at all) is a UserError naming the file."""
+    """Records from files and folders; bad input (including no records at all) is a UserError naming the file.
+
+    A file named on its own must be results. In a folder, a .json file that is not a pytest-benchmark
+    document of this bench (a check's fidelity.json beside its records, say) is skipped, and the warning names
+    it; a bad records file there is still bad input."""
     paths = list(paths)
     if not paths:
         raise UserError("no results given: name a results folder or file written by `bench run`")
+    named = {Path(p) for p in paths}
     files = record_files(paths)
-    records = []
+    records, skipped = [], []
     for f in files:
-        records += read_file(f, warnings)
+        try:
+            records += read_file(f, warnings)
+        except UserError as exc:
+            if f in named or f.suffix != ".json":
+                raise
+            skipped.append(f"skipped {exc}")
+            _warn(warnings, skipped[-1])
     if not records:
         names = ", ".join(map(str, files[:3])) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-        raise UserError(f"no records in {names}: every file is empty or holds only incomplete lines; "
-                        f"give results of a `bench run` that finished at least one cell")
+        why = f" ({skipped[0]})" if skipped else ""
+        raise UserError(f"no records in {names}{why}: every file is empty, holds only incomplete lines or is not "
+                        f"results; give results of a `bench run` that finished at least one cell")
     return records

@@ -26,12 +26,12 @@ COLUMNS = [
     "device", "device_kind", "device_name", "machine", "host", "dataset", "pipeline", "batch_size", "width", "threads",
     "threads_asked", "thread_probe",
     "budget", "lr", "status", "message", "images_per_s", "images_per_s_low", "images_per_s_high",
-    "images_per_s_median", "step_ms", "step_ms_p10", "step_ms_p90", "step_ms_iqr", "noisy", "blocks",
+    "images_per_s_median", "step_ms", "step_ms_p10", "step_ms_p90", "step_ms_iqr", "noisy", "block_iqr", "blocks",
     "too_few_blocks", "stalled", "slow_share", "others_cpu", "steal", "busy",
     "accuracy", "train_seconds", "eval_seconds", "steps", "samples", "throughput_overall", "params",
     "flops_per_image", "achieved_flops", "peak_flops", "peak_fraction", "tune", "variant", "peak_memory_bytes",
     "run_id", "created_utc", "torch", "cuda", "git_commit", "accuracy_curve", "step_seconds",
-    "train_size", "warmup_steps", "clock", "env", "profile",  # for reports: provenance, method, breakdown, cost
+    "train_size", "classes", "warmup_steps", "clock", "env", "profile",  # for reports: provenance, method, breakdown, cost
     "rate_boot",  # the bootstrap distribution of images_per_s (numpy array): intervals of ratios between cells
 ]
 DERIVED_ONLY = ("rate_boot",)  # in memory only: never written to a CSV
@@ -88,7 +88,7 @@ def row(r: Record) -> dict:
         "peak_memory_bytes": r.memory.peak_bytes, "run_id": r.run_id, "created_utc": r.created_utc,
         "torch": env.torch, "cuda": env.cuda, "git_commit": env.git.commit,
         "accuracy_curve": [encode(p) for p in r.accuracy_curve], "step_seconds": steps,
-        "accuracy": r.final_accuracy, "train_size": r.dataset.train_size,
+        "accuracy": r.final_accuracy, "train_size": r.dataset.train_size, "classes": r.dataset.classes,
         "warmup_steps": t.warmup_steps if t.clock else cell.warmup_steps, "clock": t.clock or None,
         "env": encode(env), "profile": encode(r.profile) if r.profile else None, "rate_boot": None,
     }
@@ -106,29 +106,31 @@ def row(r: Record) -> dict:
 
 
 def _step_stats(steps: list[float], batch: int) -> dict:
-    """The statistics of one cell's step times: the median step as images/s, quantiles, and whether the cell
-    was noisy."""
+    """The statistics of one cell's step times: the median step as images/s, and quantiles."""
     a = np.asarray(steps, dtype=float)
     med = float(np.median(a))
     p10, p25, p75, p90 = np.quantile(a, [0.10, 0.25, 0.75, 0.90])
     return {"step_ms": med * 1e3, "step_ms_p10": p10 * 1e3, "step_ms_p90": p90 * 1e3,
-            "step_ms_iqr": (p75 - p25) * 1e3, "images_per_s_median": batch / med,
-            "noisy": stats.is_noisy(steps)}
+            "step_ms_iqr": (p75 - p25) * 1e3, "images_per_s_median": batch / med}
 
 
 def _rate_stats(r: Record) -> dict:
     """images/s as the wall clock saw it (timed images over timed seconds) with its interval over blocks; how
-    many blocks there were; and whether stalls kept the wall clock well below the median step's pace, with the
-    share of timed seconds spent in blocks whose steps ran at under half the median block's pace."""
+    many blocks there were and how much their pace varied (noisy: IQR/median of the blocks' seconds per step
+    above 10%); and whether stalls kept the wall clock well below the median step's pace, with the share of
+    step time that went to steps taking more than twice the median step."""
     n, s = blocks(r)
     batch = r.cell.batch_size
     boot = rate_bootstrap(r)
     low, high = stats.interval(boot)
     rate = batch * n.sum() / s.sum()
     per_step = s / np.maximum(n, 1)
-    slow = per_step > 2 * np.median(per_step)
-    median_rate = batch / float(np.median(r.timing.step_seconds))
+    steps = np.asarray(r.timing.step_seconds, dtype=float)
+    median_step = float(np.median(steps))
+    median_rate = batch / median_step
+    spread = stats.relative_iqr(per_step)
     return {"images_per_s": rate, "images_per_s_low": low, "images_per_s_high": high, "rate_boot": boot,
-            "blocks": int(n.size), "too_few_blocks": n.size < method.MIN_BLOCKS,
+            "blocks": int(n.size), "too_few_blocks": n.size < method.MIN_BLOCKS, "block_iqr": spread,
+            "noisy": n.size > 1 and spread > stats.NOISY_RELATIVE_IQR,
             "stalled": abs(rate / median_rate - 1) > stats.NOISY_RELATIVE_IQR,
-            "slow_share": float(s[slow].sum() / s.sum())}
+            "slow_share": float(steps[steps > 2 * median_step].sum() / steps.sum())}

@@ -21,12 +21,24 @@ def common_accuracy(group: pd.DataFrame) -> float | None:
     return min(best) if best else None
 
 
+CHANCE_MULTIPLE = 2  # a default target below twice chance (20% of 10 classes) says nothing about learning
+
+
+def floor(group: pd.DataFrame) -> float:
+    """Twice the accuracy of a uniform guess over the configuration's classes (10 where unrecorded)."""
+    classes = group["classes"].dropna() if "classes" in group else pd.Series(dtype=float)
+    return CHANCE_MULTIPLE / (float(classes.iloc[0]) if len(classes) else 10.0)
+
+
 def targets(df: pd.DataFrame, target: float | None = None) -> dict[tuple, float | None]:
     """Per configuration (pairing.CONFIG): the given target accuracy, or else the highest accuracy that every
-    device of that configuration reached."""
+    device of that configuration reached, when that is at least twice chance (None below: no device learned
+    enough for a time to accuracy to mean anything)."""
     out = {}
     for key, group in usable(df).groupby(CONFIG, sort=True, dropna=False):
-        out[key] = target if target is not None else common_accuracy(group)
+        common = common_accuracy(group)
+        out[key] = target if target is not None else (common if common is not None and common >= floor(group)
+                                                      else None)
     return out
 
 

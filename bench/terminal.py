@@ -12,7 +12,7 @@ from tabulate import tabulate
 
 from bench import pairing, stats
 from bench.labels import device_label, multi_machine
-from bench.targets import common_accuracy, time_to_accuracy
+from bench.targets import targets, time_to_accuracy
 
 
 def fmt_rate(v) -> str:
@@ -39,16 +39,17 @@ def _title(key: tuple) -> str:
 def summary(df: pd.DataFrame, baseline: str = pairing.BASELINE) -> str:
     """One table per configuration: device, images/s [95% CI], median step, speedup [95% CI] against the
     baseline cell the pairing rule gives it, final accuracy, and seconds to the highest accuracy every device
-    reached."""
+    reached (when that is at least twice chance)."""
     if df.empty:
         return "no results"
     p = pairing.pairs(df, baseline)
     first = p.drop_duplicates("row").set_index("row")  # a cell's own machine's baseline comes first
     bases = set(p["base_row"])
     machines = multi_machine(df)
+    goals = targets(df)
     parts = []
     for key, group in df.groupby(pairing.CONFIG, sort=False, dropna=False):
-        target = common_accuracy(pairing.usable(group))
+        target = goals.get(key)
         show_threads = group[group["device_kind"] == "cpu"]["threads"].nunique() > 1
         rows = []
         for i, r in group.iterrows():
@@ -77,12 +78,23 @@ def summary(df: pd.DataFrame, baseline: str = pairing.BASELINE) -> str:
 
 
 def noisy_cells(df: pd.DataFrame) -> list[str]:
-    """A line per cell whose step times spread more than 10% (IQR/median): the machine was busy."""
+    """A line per cell whose numbers the reader should doubt: its blocks' pace spread more than 10%
+    (IQR/median), other programs used the machine, or stalls kept the wall clock well below the median step."""
     out = []
     for _, r in pairing.usable(df).iterrows():
+        name = f"{r['device']} {r['pipeline']} bs{r['batch_size']} w{r['width']:g}" + (
+            f" [{r['variant']}]" if r["variant"] else "")
         if r["noisy"]:
-            out.append(f"noisy: {r['device']} {r['pipeline']} bs{r['batch_size']} w{r['width']:g}: step times "
-                       f"spread widely (IQR/median {stats.relative_iqr(r['step_seconds']):.0%} > "
+            out.append(f"noisy: {name}: its blocks' pace spread widely (IQR/median {r['block_iqr']:.0%} > "
                        f"{stats.NOISY_RELATIVE_IQR:.0%}): the machine was busy or the pipeline uneven; close other "
                        f"programs and rerun for tighter numbers")
+        if r["busy"]:
+            out.append(f"busy: {name}: other programs used {r['others_cpu']:.0%} of the CPUs"
+                       + (f" and the hypervisor stole {r['steal']:.0%}" if r["steal"] > stats.BUSY_STEAL else "")
+                       + " while it ran; rerun on a quiet machine")
+        if r["stalled"]:
+            out.append(f"stalls: {name}: the wall clock saw {fmt_rate(r['images_per_s'])} images/s, the median "
+                       f"step's pace is {fmt_rate(r['images_per_s_median'])}; {r['slow_share']:.0%} of its step "
+                       f"time went to steps taking over twice the median (waiting for data, another program, a "
+                       f"pause)")
     return out

@@ -81,12 +81,15 @@ def test_empty_folder_and_missing_path(tmp_path):
         read_all([])
 
 
-def test_a_bad_file_beside_good_ones_is_named(tmp_path):
+def test_a_json_file_beside_records_is_skipped_and_named(tmp_path):
     RecordWriter(tmp_path / "a").append(make_record())
     (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "other.json").write_text('{"hello": "world"}')
-    with pytest.raises(UserError, match=r"other\.json: not a pytest-benchmark document"):
-        load(tmp_path)
+    (tmp_path / "b" / "fidelity.json").write_text('{"hello": "world"}')
+    warnings = []
+    assert len(load(tmp_path, warnings)) == 1
+    assert len(warnings) == 1 and "fidelity.json: not a pytest-benchmark document" in warnings[0]
+    with pytest.raises(UserError, match=r"fidelity\.json: not a pytest-benchmark document"):
+        load(tmp_path / "b" / "fidelity.json")  # named on its own, it must be results
 
 
 def test_a_pytest_benchmark_document_of_another_suite_is_named(tmp_path):

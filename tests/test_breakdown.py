@@ -4,6 +4,7 @@ import itertools
 from dataclasses import replace
 
 import pytest
+import torch
 
 from bench import runner
 from bench.breakdown import SECTIONS, profile_step
@@ -59,3 +60,23 @@ def test_runner_records_the_breakdown_without_touching_the_timed_numbers(tiny, t
     assert without[0].profile is None
     assert with_bd[0].profile.method == "synchronized section timers"
     assert read_records(tmp_path / "a" / "records.jsonl")[0].profile.sections_ms["h2d"] == 0.0
+
+
+def test_a_tuned_cell_is_profiled_with_its_own_options(tiny, monkeypatch):
+    seen = []
+    real_autocast = torch.autocast
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs.get("dtype"), kwargs.get("enabled")))
+        return real_autocast(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    p = profile_step(make_cell(tune=("amp", "channels_last")), tiny, steps=3, warmup=1)
+    assert p.steps == 3 and not p.error and p.sections_ms["forward"] > 0
+    assert seen and all(s == (torch.bfloat16, True) for s in seen)  # the forward ran under bf16 autocast
+
+
+def test_a_step_that_runs_as_one_unit_is_marked_not_profiled(tiny):
+    for tune in (("cudagraph",), ("compile",), ("amp", "cudagraph")):
+        p = profile_step(make_cell(tune=tune, device="cuda:0"), tiny)
+        assert p.steps == 0 and p.error.startswith("not profiled: ") and not p.sections_ms

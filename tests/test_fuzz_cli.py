@@ -41,7 +41,7 @@ RUN_FLAGS = {
                             .map(",".join), TEXT),
     "--batch-size": LIST,
     "--width": LIST,
-    "--threads": LIST,
+    "--threads": st.one_of(LIST, st.sampled_from(["auto", " AUTO ", "auto,2", "aut0"])),
     "--budget": st.one_of(st.builds(lambda a, u: a + u, NUMBER | SMALL, st.sampled_from(BUDGET_UNITS)), TEXT),
     "--lr": VALUE,
     "--momentum": VALUE,
@@ -101,7 +101,7 @@ def assert_could_train(config, data, plan):
     for cell in plan.cells:
         torch.Generator().manual_seed(cell.seed + 1)
         assert cell.batch_size <= len(data.train_labels)
-        assert cell.threads <= 1024 and cell.workers <= 256 and cell.eval_points <= 1000 and cell.width <= 1000
+        assert (cell.threads is None or cell.threads <= 1024) and cell.workers <= 256 and cell.eval_points <= 1000 and cell.width <= 1000
         Schedule(cell.budget, cell.budget.total_steps(len(data.train_labels), cell.batch_size), cell.eval_points)
 
 

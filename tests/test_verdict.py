@@ -1,9 +1,10 @@
 """The verdict: speedups, intervals, outcomes and crossovers equal what the records give by hand."""
 
-import pandas as pd
 import pytest
 
-from bench import stats, verdict
+from dataclasses import replace
+
+from bench import sentences, stats, verdict
 from bench.results import rate_bootstrap, to_frame
 from tests import reportdata as rd
 
@@ -30,13 +31,24 @@ def test_outcome_compares_the_interval_with_the_threshold(low, high, expected):
     assert verdict.outcome(low, high) == expected
 
 
+def judge(records):
+    df = to_frame(records)
+    v = verdict.judge(df)
+    return v, sentences.describe(v, df)
+
+
+def answer(words, regime_name, comparison=verdict.AS_WRITTEN):
+    return next(a for a in words.answers if a.regime == regime_name and a.comparison == comparison)
+
+
 def test_pairs_give_the_speedup_and_interval_computed_from_the_records():
     records = rd.grid(batches=(4, 64), widths=(1,))
-    v = verdict.judge(to_frame(records))
+    v, _ = judge(records)
     cpu = {(r.cell.pipeline, r.cell.batch_size): r for r in records if r.cell.device == "cpu"}
     gpu = {(r.cell.pipeline, r.cell.batch_size): r for r in records if r.cell.device == "cuda:0"}
-    assert len(v.pairs) == 3
-    for _, p in v.pairs.iterrows():
+    written = v.of(verdict.AS_WRITTEN)
+    assert len(written) == 3
+    for _, p in written.iterrows():
         key = (p["pipeline"], p["batch_size"])
         value, (low, high) = by_hand(cpu[key], gpu[key])
         assert (p["speedup"], p["low"], p["high"]) == pytest.approx((value, low, high))
@@ -44,63 +56,111 @@ def test_pairs_give_the_speedup_and_interval_computed_from_the_records():
 
 
 def test_the_fixture_grid_holds_in_the_tutorial_and_fails_at_large_sizes():
-    v = verdict.judge(to_frame(rd.grid()))
-    status = {f.regime: f.status for f in v.findings}
-    assert status == {"tutorial configuration": "holds", "larger batches": "mixed", "wider models": "mixed"}
-    c = v.crossovers.set_index(["axis", "pipeline"])
-    assert c.loc[("batch", "resident"), "crossover"] == 64  # 16 gives about 1x, 64 about 3x
-    assert c.loc[("width", "resident"), "crossover"] == 4
-    assert "**64**" in " ".join(v.summary) and "**4**" in " ".join(v.summary)
-    [(outcome, headline)] = v.headlines
-    assert outcome == "holds" and "is slower than the CPU**: 0.8" in headline
+    v, w = judge(rd.grid(n=200))  # 40 blocks of 5 steps per cell: enough to decide
+    assert {(a.regime, a.comparison): a.status for a in w.answers} == {
+        (name, comparison): status for name, status in (("tutorial configuration", "holds"),
+                                                        ("larger batches", "fails"), ("wider models", "fails"))
+        for comparison in (verdict.AS_WRITTEN, verdict.AT_BEST)}
+    assert "holds at batch 16" in answer(w, "larger batches").text
+    assert "does not hold at batch 64, 256" in answer(w, "larger batches").text
+    assert any("2x faster somewhere between batch 16 and 64" in c for c in w.crossovers)  # 32 not measured
+    status, headline = w.headline
+    assert status == "holds" and "is slower than the CPU**" in headline and ": 0.8" in headline
+
+
+def test_a_regime_with_no_pairs_is_not_measured_with_its_command():
+    _, w = judge(rd.grid(batches=(4,), widths=(1,)))  # no larger batch, no wider model
+    a = answer(w, "wider models")
+    assert a.status == "not measured" and a.command.startswith("bench run ") and f"`{a.command}`" in a.text
+    assert answer(w, "larger batches", verdict.AT_BEST).status == "not measured"
+
+
+def test_a_grid_gap_gives_a_bracket():
+    _, w = judge(rd.grid(batches=(4, 1024), widths=(1,), n=200))
+    assert any("between batch 4 and 1024" in c for c in w.crossovers), w.crossovers
+    _, w = judge(rd.grid(batches=(32, 64), widths=(1,), n=200))  # neighbours: no gap to bracket
+    assert any("2x faster from batch 64 (not at 32)" in c for c in w.crossovers), w.crossovers
+
+
+def test_a_noisy_cell_is_inconclusive_and_says_why():
+    records = rd.grid(batches=(4, 256), widths=(1,), n=200)
+    noisy = [rd.record("cuda:0", "resident", 256, 1, n=200, noise=0.5) if (r.cell.device, r.cell.batch_size) ==
+             ("cuda:0", 256) and r.cell.pipeline == "resident" else r for r in records]
+    v, w = judge(noisy)
+    p = v.of(verdict.AS_WRITTEN)
+    row = p[p["batch_size"] == 256].iloc[0]
+    assert row["low"] > 2  # the interval alone would say the claim fails
+    assert row["outcome"] == "inconclusive" and "pace varied" in row["reason"] and row["doubt"] == "noisy"
+    assert "inconclusive at batch 256" in answer(w, "larger batches").text and "noisy (1)" in \
+        answer(w, "larger batches").text
+
+
+def test_a_cell_with_too_few_blocks_is_inconclusive():
+    v, _ = judge(rd.grid(batches=(4,), widths=(1,), n=20))  # 4 blocks of 5 steps
+    assert set(v.pairs["outcome"]) == {"inconclusive"} and set(v.pairs["doubt"]) == {"too few blocks"}
 
 
 def test_only_cpu_results_say_so_and_what_to_run():
-    v = verdict.judge(to_frame(rd.grid(devices=("cpu",))))
+    v, w = judge(rd.grid(devices=("cpu",)))
     assert v.pairs.empty and v.kinds == ["cpu"]
-    assert "only CPU" in v.summary[0] and "bench run" in v.summary[0] and "GPU" in v.summary[0]
+    status, text = w.headline
+    assert status == "none" and "only CPU" in text and "bench run" in text and "--reference" in text
 
 
 def test_only_gpu_results_say_what_to_run():
-    v = verdict.judge(to_frame(rd.grid(devices=("cuda:0",))))
-    assert "--devices cpu" in v.summary[0]
+    _, w = judge(rd.grid(devices=("cuda:0",)))
+    assert any("--devices cpu" in n for n in w.notes)
 
 
 def test_a_gpu_is_compared_with_its_own_cpu_and_with_cpu_only_machines_not_other_gpu_machines():
-    df = to_frame(rd.grid(batches=(4,), widths=(1,), host="alpha")
-                  + rd.grid(batches=(4,), widths=(1,), host="gamma", scale=2.0)
-                  + rd.grid(devices=("cpu",), batches=(4,), widths=(1,), host="beta", scale=3.0))
-    p = verdict.pairs(df)
+    v, _ = judge(rd.grid(batches=(4,), widths=(1,), host="alpha")
+                 + rd.grid(batches=(4,), widths=(1,), host="gamma", scale=2.0)
+                 + rd.grid(devices=("cpu",), batches=(4,), widths=(1,), host="beta", scale=3.0))
+    p = v.of(verdict.AS_WRITTEN)
     pairs = set(zip(p["machine"], p["base_machine"]))
     assert pairs == {("alpha", "alpha"), ("alpha", "beta"), ("gamma", "gamma"), ("gamma", "beta")}
     assert set(p[p["cross_machine"]]["base_machine"]) == {"beta"}
+    assert set(verdict.evidence(p)["cross_machine"]) == {False}  # sentences rest on same-machine pairs
 
 
 def test_a_gpu_without_a_cpu_on_its_machine_is_compared_with_each_other_machines_cpu():
-    df = to_frame(rd.grid(devices=("cuda:0",), batches=(4,), widths=(1,), host="alpha")
-                  + rd.grid(devices=("cpu",), batches=(4,), widths=(1,), host="beta"))
-    p = verdict.pairs(df)
+    v, w = judge(rd.grid(devices=("cuda:0",), batches=(4,), widths=(1,), host="alpha", n=200)
+                 + rd.grid(devices=("cpu",), batches=(4,), widths=(1,), host="beta", n=200))
+    p = v.of(verdict.AS_WRITTEN)
     assert set(p["base_machine"]) == {"beta"} and p["cross_machine"].all()
     assert "@ alpha vs cpu @ beta" in verdict.pair_label(p.iloc[0], True)
+    assert "across machines: GPU on alpha, CPU on beta" in w.headline[1]
+    assert any("another machine's CPU" in c for c in w.caveats)
 
 
-def test_failed_and_missing_cells_are_named_not_compared():
+def test_failed_cells_are_named_not_compared():
     records = rd.grid(batches=(4, 64), widths=(1,)) + [
         rd.record("cuda:0", "resident", 4096, 1, status="oom", message="CUDA out of memory"),
         rd.record("cpu", "resident", 4096, 1)]
-    v = verdict.judge(to_frame(records))
+    v, w = judge(records)
     assert 4096 not in set(v.pairs["batch_size"])
-    larger = next(f for f in v.findings if f.regime == "larger batches")
-    assert any("batch 4096" in s and "oom" in s for s in larger.sentences)
+    assert "batch 4096, width 1 ended oom" in answer(w, "larger batches").text
 
 
-def test_the_cpu_with_the_most_threads_is_the_baseline():
-    records = [rd.record("cpu", threads=1, scale=2.0), rd.record("cpu", threads=16), rd.record("cuda:0")]
-    p = verdict.pairs(to_frame(records))
-    assert list(p["base_threads"]) == [16]
+def test_the_fastest_cpu_is_the_baseline_whatever_its_threads():
+    records = [rd.record("cpu", threads=16, scale=2.0), rd.record("cpu", threads=2), rd.record("cuda:0")]
+    p = verdict.judge(to_frame(records)).of(verdict.AS_WRITTEN)
+    assert list(p["base_threads"]) == [2]
+
+
+def test_a_cpu_variant_slower_than_eager_is_never_the_baseline_at_their_best():
+    eager = rd.record("cpu", "resident", 4, 1)
+    slow = rd.record("cpu", "resident", 4, 1, scale=1.5, seed=3)
+    slow = replace(slow, cell=replace(slow.cell, variant="fast", tune=("channels_last",)))
+    gpu = rd.record("cuda:0", "resident", 4, 1, scale=0.1)
+    gpu = replace(gpu, cell=replace(gpu.cell, variant="fast", tune=("cudagraph",)))
+    v, _ = judge([eager, slow, gpu])
+    best = v.of(verdict.AT_BEST)
+    assert len(best) == 1 and best.iloc[0]["variant"] == "fast" and best.iloc[0]["base_variant"] == ""
+    assert best.iloc[0]["base_images_per_s"] == pytest.approx(to_frame([eager])["images_per_s"][0])
 
 
 def test_no_usable_cells_give_an_empty_verdict_not_an_error():
-    v = verdict.judge(to_frame([rd.record("cuda:0", status="oom")]))
-    assert v.pairs.empty and "nothing to compare" in v.summary[0]
-    assert isinstance(v.crossovers, pd.DataFrame)
+    v, w = judge([rd.record("cuda:0", status="oom")])
+    assert v.pairs.empty and "nothing to compare" in w.notes[0]
+    assert w.headline[0] == "none" and w.crossovers == []
