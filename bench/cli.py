@@ -14,90 +14,31 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
-def run_config(args):
-    """Turn `bench run` arguments into a RunConfig (bad values become UserError)."""
-    from bench import devices, variants
-    from bench.config import DEFAULT_CONFIGS, PIPELINES, TUTORIAL_BATCH, Budget, RunConfig
-
-    dev = devices.parse(args.devices)
-    if args.pipeline is None and args.batch_size is None:
-        configs = DEFAULT_CONFIGS
-    else:
-        pipelines = [t.strip() for t in (args.pipeline or "tutorial").split(",") if t.strip()]
-        for name in pipelines:
-            if name not in PIPELINES:
-                raise UserError(f"unknown pipeline {name!r}: use {' or '.join(PIPELINES)}, or a comma list")
-        if not pipelines:
-            raise UserError("--pipeline is empty: use tutorial, resident or tutorial,resident")
-        configs = tuple((p, b) for p in pipelines for b in args.batch_size or [TUTORIAL_BATCH])
-    try:
-        config = RunConfig(
-            dataset=args.dataset, devices=tuple(dev), configs=configs, widths=tuple(args.width),
-            threads=tuple(args.threads), budget=Budget.parse(args.budget), lr=args.lr, momentum=args.momentum,
-            seed=args.seed, eval_points=args.eval, warmup_steps=args.warmup, workers=args.workers,
-            tunes=variants.parse(args.tune),
-        )
-        config.cells()  # every cell validates itself before anything is trained or written
-        return config
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-
-
 def cmd_run(args) -> int:
-    from bench import data as datasets
-    from dataclasses import replace
+    from bench import api, runner, sentences, terminal, verdict
 
-    from bench import devices, prices, report, runner, terminal
-    from bench.progress import Bars
-    from bench.results import to_frame
-    from bench.writer import RECORDS_FILE, RecordWriter, check_writable, default_out_dir
+    def say(line: str) -> None:
+        print(line, file=sys.stderr)
 
-    config = run_config(args)
-    price_list = prices.parse(args.price)
-    if args.out is not None and not args.out.strip():
-        raise UserError("--out is empty: give a results folder")
-    if args.resume and args.out is None:
-        raise UserError("--resume needs --out: give the results folder of the run to resume")
-    out = Path(args.out) if args.out else default_out_dir()
-    check_writable(out)
-    if args.report:
-        report.check_writable(args.reports)
-    data = datasets.load(config.dataset, args.data_dir, config.seed)
-    config = replace(config, dataset=data.name)
-    plan = runner.plan(config, data, out / RECORDS_FILE, resume=args.resume)  # the last check of the input
-    missing = [d for d in config.devices if not devices.is_present(d)]
-    if missing:
-        print(f"bench: {', '.join(missing)} not present on this machine (present: "
-              f"{', '.join(devices.available())}); recording them as unavailable, running the rest", file=sys.stderr)
-    print(f"dataset: {data.name} ({data.reason})", file=sys.stderr)
-    for line in plan.warnings:
-        print(f"bench: warning: {line}", file=sys.stderr)
-    writer = RecordWriter(out)
-    if args.resume:
-        print(plan.describe(writer.path), file=sys.stderr)
-    hooks = Bars(enabled=not args.quiet)
-    print(f"{len(plan.todo)} cells, budget {config.budget} each; results in {writer.path}", file=sys.stderr)
     try:
-        records = runner.run(config, data, writer, hooks, plan=plan, breakdown=args.breakdown)
+        outcome = api.execute(args, say)
     except runner.RunStopped as stop:
         interrupted = isinstance(stop, runner.Interrupted)
         then = "resume with" if interrupted else "once the cause is fixed, resume with"
         print(f"bench: {'' if interrupted else 'error: '}{_one_line(str(stop))}; {then}: "
-              f"{resume_command(args, writer.dir)}", file=sys.stderr)
+              f"{resume_command(args, stop.path.parent)}", file=sys.stderr)
         return EXIT_INTERRUPTED if interrupted else EXIT_FAULT
-    df = to_frame(list(plan.done) + records)
+    df = outcome.frame
     print()
     print(terminal.summary(df))
     for line in terminal.noisy_cells(df):
         print(line, file=sys.stderr)
-    print(f"\nresults: {writer.path}  (load with bench.results.load({str(writer.dir)!r}))")
-    if args.report:
-        try:
-            path = report.render([writer.dir], report.ReportConfig(name=out.name, prices=price_list), args.reports)
-            print(f"report: {path}")
-        except UserError as exc:  # the results are safe; say how to render them later
-            print(f"bench: the run is recorded but its report was not written: {exc}; render it with "
-                  f"`bench report {writer.dir}`", file=sys.stderr)
+    status, headline = sentences.describe(verdict.judge(df), df).headline
+    if status != "none":
+        print(f"\nverdict: {headline.replace('**', '')}")
+    print(f"\nresults: {outcome.records}  (load with bench.results.load({str(outcome.out)!r}))")
+    if outcome.report:
+        print(f"report: {outcome.report}")
     return 0
 
 

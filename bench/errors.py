@@ -9,6 +9,10 @@ class UserError(Exception):
     The message says what is wrong and what to do about it.
     """
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython and Jupyter show this instead of a traceback: the one line the command line would print."""
+        return [f"UserError: {one_line(str(self), 10_000)}"]
+
 
 def one_line(error: BaseException | str, limit: int = 240) -> str:
     """An exception ("Type: its message") or a text as one line of at most `limit` characters: line breaks and

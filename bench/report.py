@@ -14,7 +14,7 @@ import pandas as pd
 from bench import document as doc
 from bench import pairing, provenance, sections, sidebyside, verdict
 from bench.labels import labels, multi_machine
-from bench.sentences import describe
+from bench.sentences import Words, describe
 from bench.method import SECTIONS
 from bench.errors import UserError
 from bench.results import DERIVED_ONLY, load
@@ -81,12 +81,18 @@ def default_name(paths: list[str | Path]) -> str:
 def render(paths: list[str | Path], config: ReportConfig, reports_dir: str | Path = REPORTS_DIR,
            warnings: list[str] | None = None) -> Path:
     """Load results, build the report and write it; returns the path of report.html."""
+    return rendered(paths, config, reports_dir, warnings)[0]
+
+
+def rendered(paths: list[str | Path], config: ReportConfig, reports_dir: str | Path = REPORTS_DIR,
+             warnings: list[str] | None = None) -> tuple[Path, verdict.Verdict, Words]:
+    """render(), also returning the verdict and its words (for the Python API)."""
     notes: list[str] = [] if warnings is None else warnings
     df = load(paths, notes)
     if df.empty:
         raise UserError(f"no records in {', '.join(map(str, paths))}: give results written by `bench run`")
     document, extras = build(df, config, notes, sources=[str(p) for p in paths])
-    return write(document, extras, Path(reports_dir) / config.name)
+    return write(document, extras, Path(reports_dir) / config.name), extras["verdict"], extras["words"]
 
 
 def build(df: pd.DataFrame, config: ReportConfig, warnings: list[str] = (), sources: list[str] = ()):
@@ -109,7 +115,8 @@ def build(df: pd.DataFrame, config: ReportConfig, warnings: list[str] = (), sour
     blocks += [doc.Heading("Method"), doc.Bullets(provenance.method_notes(df, config.threshold))]
     title = "Does a GPU pay off for the tutorial CNN?"
     pairs_csv = v.pairs.drop(columns=["row", "base_row"], errors="ignore").to_csv(index=False)
-    return doc.Document(title, blocks), {"subtitle": subtitle, "cells.csv": _cells_csv(df), "speedups.csv": pairs_csv}
+    return doc.Document(title, blocks), {"subtitle": subtitle, "cells.csv": _cells_csv(df), "speedups.csv": pairs_csv,
+                                         "verdict": v, "words": words}
 
 
 def _cells_csv(df: pd.DataFrame) -> str:

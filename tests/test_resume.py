@@ -12,7 +12,8 @@ from dataclasses import replace
 
 import pytest
 
-from bench.cli import main, run_config
+from bench.api import run_config
+from bench.cli import main
 from bench.options import build_parser
 from bench.reading import read_records
 from bench.writer import RecordWriter
