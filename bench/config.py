@@ -174,8 +174,8 @@ class CellConfig:
     def label(self) -> str:
         w = int(self.width) if self.width == int(self.width) else self.width
         tuned = f" {'+'.join(self.tune)}" if self.tune else ""
-        threads = "auto" if self.threads is None else self.threads
-        return f"{self.device} {self.pipeline} bs{self.batch_size} w{w} t{threads}{tuned}"
+        threads = "t-auto" if self.threads is None else f"t{self.threads}"
+        return f"{self.device} {self.pipeline} bs{self.batch_size} w{w} {threads}{tuned}"
 
 
 def is_number(value) -> bool:

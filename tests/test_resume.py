@@ -191,6 +191,7 @@ def wait_for_records(proc, path, count, timeout=90.0):
     pytest.fail(f"no {count} records in {path} after {timeout} s")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_grid_then_resume_gives_every_cell_exactly_one_record(tmp_path, fashion):
     out = tmp_path / "out"
     grid = ("4,8,16", "1,2", "0.25s")  # 6 cells of a quarter second of training each
@@ -223,6 +224,7 @@ def test_sigint_exits_130_with_one_line_saying_how_to_resume(tmp_path, fashion):
     assert 1 <= len(records_of(out)) < 3
 
 
+@pytest.mark.slow
 def test_two_runs_into_one_folder_leave_both_sets_complete(tmp_path, fashion):
     out = tmp_path / "out"
     a = bench_process(fashion, out, "4,8", "1", "12steps")

@@ -107,6 +107,7 @@ def test_channels_last_gives_eager_losses_on_the_cpu(data):
     assert_same_losses(losses(data, ("channels_last",)), losses(data), FP32_RTOL)
 
 
+@pytest.mark.slow
 def test_amp_bf16_gives_eager_losses_within_bf16_tolerance_on_the_cpu(data):
     assert tuning.amp_dtype("cpu") == torch.bfloat16
     assert_same_losses(losses(data, ("amp",)), losses(data), BF16_RTOL)
