@@ -177,6 +177,7 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
     # Warm-up: real steps on real batches, off the clock, then the weights and optimizer state are put back,
     # so the samples the accuracy curve counts are exactly the timed ones.
     warm_seconds = 0.0
+    started_unix = time.time()  # the timed window in wall-clock time, so cells on one machine can be checked apart
     if cell.warmup_steps:
         snapshot = snapshot_state(prep.net, prep.optimizer)
         warm = iter(prep.warmup_batches)
@@ -240,6 +241,7 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
         if progress:
             progress(schedule.progress(steps, seconds), schedule.limit, note)
     del batches
+    finished_unix = time.time()
 
     timing = {
         "clock": timer.source,
@@ -254,6 +256,8 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
         "step_seconds": sample.values,
         "step_seconds_sampled": sample.sampled,
         "diverged_at_step": diverged_at,
+        "started_unix": started_unix,  # seconds since the epoch, before warm-up
+        "finished_unix": finished_unix,  # seconds since the epoch, after the last block
     }
     return Record(status=status, message=message, created_utc=_now(), timing=timing, accuracy_curve=curve,
                   loss_curve=loss_curve, memory=devices.peak_memory(device), **base)
