@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tune", default="none", help="tuned-path variants, a comma list: none (eager, as the "
                    "tutorial), fast, or options joined by + from amp, channels_last, cudnn, compile, cudagraph, "
                    "pinned (e.g. none,amp+channels_last)")
+    r.add_argument("--executor", default="local", choices=("local", "ray"), help="local: every cell on this "
+                   "machine, in turn (default); ray: every device of every node of a Ray cluster, one task per cell")
+    r.add_argument("--ray-address", default=None, help="with --executor ray: the cluster's head, HOST:PORT (default: "
+                   "RAY_ADDRESS, the cluster `ray start` began on this machine, or a new local Ray instance)")
     r.add_argument("--out", default=None, help="results folder (default results/<UTC time>-<host>)")
     r.add_argument("--resume", action="store_true", help="measure only the cells that have no record in --out "
                    "yet (give the same arguments as the run you resume)")
@@ -194,11 +198,8 @@ def run_config(args):
 
 
 def cmd_run(args) -> int:
-    from bench import data as datasets
-    from bench import devices, runner, table
     from bench import prices, report
-    from bench.progress import Bars
-    from bench.results import RECORDS_FILE, RecordWriter, check_writable, default_out_dir, to_frame
+    from bench.results import check_writable, default_out_dir
 
     config = run_config(args)
     price_list = prices.parse(args.price)
@@ -210,13 +211,41 @@ def cmd_run(args) -> int:
     check_writable(out)
     if args.report:
         report.check_writable(args.reports)
+    if args.ray_address is not None and args.executor != "ray":
+        raise UserError("--ray-address is for --executor ray: add --executor ray, or drop --ray-address")
+    if args.executor == "ray":
+        from bench import cluster
+
+        with cluster.connect(args.ray_address) as session:  # before the data: an unreachable cluster fails at once
+            return _measure(args, config, out, price_list, session)
+    return _measure(args, config, out, price_list, None)
+
+
+def _measure(args, config, out: Path, price_list, session) -> int:
+    """Plan, measure and report a run, on this machine (session None) or on a Ray cluster."""
+    from bench import data as datasets
+    from bench import devices, report, runner, table
+    from bench.progress import Bars
+    from bench.results import RECORDS_FILE, RecordWriter, to_frame
+
     data = datasets.load(config.dataset, args.data_dir, config.seed)
     config = _with_dataset(config, data.name)
-    plan = runner.plan(config, data, out / RECORDS_FILE, resume=args.resume)  # the last check of the input
-    missing = [d for d in config.devices if not devices.is_present(d)]
-    if missing:
-        print(f"bench: {', '.join(missing)} not present on this machine (present: "
-              f"{', '.join(devices.available())}); recording them as unavailable, running the rest", file=sys.stderr)
+    if session is None:
+        plan = runner.plan(config, data, out / RECORDS_FILE, resume=args.resume)  # the last check of the input
+        missing = [d for d in config.devices if not devices.is_present(d)]
+        if missing:
+            print(f"bench: {', '.join(missing)} not present on this machine (present: "
+                  f"{', '.join(devices.available())}); recording them as unavailable, running the rest",
+                  file=sys.stderr)
+    else:
+        from bench import clusterplan
+
+        nodes = session.nodes()
+        plan = clusterplan.plan(config, data, out / RECORDS_FILE, nodes, resume=args.resume,
+                                devices_auto=args.devices.strip().lower() == "auto", threads_auto=args.threads is None)
+        print(f"Ray cluster: {', '.join(n.describe() for n in nodes)}", file=sys.stderr)
+        for line in plan.notes:
+            print(f"bench: {line}", file=sys.stderr)
     print(f"dataset: {data.name} ({data.reason})", file=sys.stderr)
     for line in plan.warnings:
         print(f"bench: warning: {line}", file=sys.stderr)
@@ -226,7 +255,18 @@ def cmd_run(args) -> int:
     hooks = Bars(enabled=not args.quiet)
     print(f"{len(plan.todo)} cells, budget {config.budget} each; results in {writer.path}", file=sys.stderr)
     try:
-        records = runner.run(config, data, writer, hooks, plan=plan, breakdown=args.breakdown)
+        if session is None:
+            records = runner.run(config, data, writer, hooks, plan=plan, breakdown=args.breakdown)
+        else:
+            from bench import cluster
+
+            def say(line: str) -> None:
+                if not args.quiet:
+                    print(line, file=sys.stderr)
+
+            records = cluster.run(session, plan, data, writer, breakdown=args.breakdown, say=say,
+                                  warn=lambda line: print(f"bench: error: {_one_line(line)}", file=sys.stderr))
+            print(cluster.overhead_summary(session), file=sys.stderr)
     except runner.RunStopped as stop:
         interrupted = isinstance(stop, runner.Interrupted)
         then = "resume with" if interrupted else "once the cause is fixed, resume with"
