@@ -200,6 +200,8 @@ def test_a_four_cell_grid_gives_exactly_one_record_per_cell_from_the_worker_node
         assert r.status == "ok" and r.profile, r.message  # trained, then the breakdown pass
         assert r.env["host"] == node["NodeManagerHostname"] and r.env["ray"]["node_id"] == node["NodeID"]
         assert r.env["cpu_threads_available"] and r.env["torch"]  # collected in the worker
+        if os.geteuid() == 0:  # allowed to undo Ray's niceness 15 for workers
+            assert r.env["ray"]["niceness"] == 0
         assert r.run_id == out.name
 
 
