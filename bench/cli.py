@@ -266,7 +266,8 @@ def _measure(args, config, out: Path, price_list, session) -> int:
 
             records = cluster.run(session, plan, data, writer, breakdown=args.breakdown, say=say,
                                   warn=lambda line: print(f"bench: error: {_one_line(line)}", file=sys.stderr))
-            print(cluster.overhead_summary(session), file=sys.stderr)
+            for line in cluster.summary(session):
+                print(line, file=sys.stderr)
     except runner.RunStopped as stop:
         interrupted = isinstance(stop, runner.Interrupted)
         then = "resume with" if interrupted else "once the cause is fixed, resume with"
