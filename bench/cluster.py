@@ -215,10 +215,10 @@ def run(session: Session, plan: ClusterPlan, data: Dataset, writer: RecordWriter
                     if not isinstance(exc.cause, (RuntimeError, OSError)):  # a bug: stop, as a local run does
                         _cancel(ray, pending)
                         raise exc.cause from None
-                    failed.append(_failure(session, task, exc.cause, warn))
+                    failed.append(_failure(task, exc.cause, warn))
                     continue
-                except RayError as exc:  # the worker or its node died, or the node left the cluster
-                    failed.append(_failure(session, task, exc, warn))
+                except RayError as exc:  # the worker died (WorkerCrashedError), or its node (NodeDiedError)
+                    failed.append(_failure(task, exc, warn))
                     continue
                 writer.append(record)
                 arrived = time.time()
@@ -239,19 +239,21 @@ def run(session: Session, plan: ClusterPlan, data: Dataset, writer: RecordWriter
     return records
 
 
-def _failure(session: Session, task: Task, exc: BaseException, warn: Callable[[str], None]) -> str:
-    gone = "" if any(n.node_id == task.node.node_id for n in session.nodes()) else " (the node left the cluster)"
-    line = (f"{task.cell.label} on node {task.host} ({task.node.ip}) has no record{gone}: "
+def _failure(task: Task, exc: BaseException, warn: Callable[[str], None]) -> str:
+    line = (f"{task.cell.label} on node {task.host} ({task.node.ip}) has no record: "
             f"{_brief(exc).rstrip('.')}; --resume measures it again")
     warn(line)
     return line
 
 
 def _brief(exc: BaseException, limit: int = 240) -> str:
-    """An exception as one short line: its type and the first line of its message."""
+    """An exception as one short line: its type and the first line of its message, cut after a sentence."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(". ", 0, limit)
+    return text[: cut + 1] if cut > 0 else text[: limit - 3] + "..."
 
 
 def _cancel(ray, pending: dict) -> None:
