@@ -294,3 +294,57 @@ def test_ctrl_c_on_the_driver_cancels_the_tasks_and_exits_130_with_the_resume_co
     while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)  # the cancelled task's worker is gone: the node's CPUs are free again
     assert ray.available_resources().get("CPU", 0) == 2
+
+
+NODE_DEATH = """
+import sys, tempfile, threading, time
+from pathlib import Path
+from ray.cluster_utils import Cluster
+import ray
+from bench import cluster
+from bench.clusterplan import ClusterPlan, Node, Task, reservation
+from bench.config import Budget, CellConfig
+from bench.results import RecordWriter, read_records
+from tests.conftest import tiny_dataset
+
+local = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+doomed = local.add_node(num_cpus=2)
+ray.init(address=local.address, runtime_env=cluster.runtime_env(), log_to_driver=False)
+session = cluster.connect(None)
+found = next(n for n in session.nodes() if n.node_id == doomed.node_id)
+node = Node(found.node_id, "doomed-node", found.ip, found.cpus)  # the head shares its host name
+cells = [CellConfig(dataset="synthetic", device="cpu", pipeline="resident", batch_size=b, width=1.0, threads=1,
+                    budget=Budget.parse(budget), lr=0.01, eval_points=0, warmup_steps=1, workers=0)
+         for b, budget in ((4, "3steps"), (8, "60s"), (16, "3steps"))]
+out = Path(tempfile.mkdtemp())
+def kill_when_the_first_record_is_in():
+    while not (out / "records.jsonl").exists() or not read_records(out / "records.jsonl"):
+        time.sleep(0.1)
+    time.sleep(3)  # the second cell is training
+    local.remove_node(doomed, allow_graceful=False)
+threading.Thread(target=kill_when_the_first_record_is_in, daemon=True).start()
+try:
+    cluster.run(session, ClusterPlan(tuple(Task(c, node, *reservation(c, node)) for c in cells)), tiny_dataset(),
+                RecordWriter(out), say=lambda line: None, warn=lambda line: print("WARN", line))
+except cluster.CellsFailed as stop:
+    print("STOP", stop)
+print("RECORDS", [r.cell["batch_size"] for r in read_records(out / "records.jsonl")])
+ray.shutdown()
+local.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_a_node_that_dies_leaves_its_cells_without_records_each_named_in_one_line():
+    """On a Ray cluster of its own (a head and a worker node on this machine), the node dies during the second of
+    its three cells: the first keeps its record, the other two get none and one line each."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install -e \".[ray]\")")
+    proc = subprocess.run([sys.executable, "-c", NODE_DEATH], cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT},
+                          capture_output=True, text=True, timeout=240)
+    lines = proc.stdout.splitlines()
+    assert "RECORDS [4]" in lines, proc.stdout + proc.stderr[-3000:]
+    warned = [line for line in lines if line.startswith("WARN ")]
+    assert len(warned) == 2 and all("on node doomed-node (" in line and "has no record" in line for line in warned)
+    assert any("bs8" in line and "NodeDiedError" in line for line in warned), warned
+    assert "STOP 2 of 3 cells failed and have no record (each named above); 1 of 3 cells are recorded in" in \
+        proc.stdout
