@@ -76,8 +76,8 @@ def connect(address: str | None) -> Session:
     except ImportError:
         raise UserError("--executor ray needs Ray, which is not installed: pip install -e \".[ray]\" "
                         "(or pip install \"ray>=2.9\"), or use --executor local") from None
-    if address is not None:
-        _check_reachable(address)
+    if address is not None or os.environ.get("RAY_ADDRESS"):
+        _check_reachable(address if address is not None else os.environ["RAY_ADDRESS"])
     t0 = time.perf_counter()
     if ray.is_initialized():  # a caller (a test, a notebook) joined Ray already: its session is ours to use
         return Session(ray, owned=False, connect_seconds=0.0)
@@ -116,8 +116,8 @@ class ClusterInterrupted(runner.Interrupted):
         Exception.__init__(self, str(self))
 
     def __str__(self) -> str:
-        flight = f"{len(self.in_flight)} cells in flight were cancelled and dropped" if self.in_flight else \
-            "no cell was in flight"
+        flight = f"the {len(self.in_flight)} cells running or queued were cancelled and dropped" if self.in_flight \
+            else "no cell was running"
         return f"interrupted: {flight}; {self.kept()}"
 
 
