@@ -10,6 +10,8 @@ import logging
 import os
 import socket
 import statistics
+import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -85,13 +87,30 @@ def connect(address: str | None) -> Session:
     # a Ray instance started here runs them at the niceness of a local run (ray start reads the same variable).
     os.environ.setdefault("RAY_worker_niceness", "0")
     try:
-        ray.init(address=address, runtime_env=runtime_env(), include_dashboard=False,
-                 logging_level=logging.ERROR, log_to_driver=False)
+        with _stderr_muted():
+            ray.init(address=address, runtime_env=runtime_env(), include_dashboard=False,
+                     logging_level=logging.ERROR, log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError, SystemExit) as exc:
-        raise UserError(f"cannot connect to the Ray cluster at {address or 'this machine'} "
-                        f"({_brief(exc)}): start it with `ray start --head`, or give its head's "
-                        f"--ray-address HOST:PORT") from None
+        raise UserError(f"cannot connect to the Ray cluster at {address or 'this machine'} ({_brief(exc)}): check "
+                        f"that it runs (`ray status` on its head) and, if it uses token authentication, set "
+                        f"RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token)") from None
     return Session(ray, owned=True, connect_seconds=time.perf_counter() - t0)
+
+
+@contextlib.contextmanager
+def _stderr_muted():
+    """Ray's C++ client writes a line a second to stderr while a cluster refuses it (a missing token, say);
+    the one line that matters is ours."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _check_reachable(address: str) -> None:
