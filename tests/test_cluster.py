@@ -348,3 +348,17 @@ def test_a_node_that_dies_leaves_its_cells_without_records_each_named_in_one_lin
     assert any("bs8" in line and "NodeDiedError" in line for line in warned), warned
     assert "STOP 2 of 3 cells failed and have no record (each named above); 1 of 3 cells are recorded in" in \
         proc.stdout
+
+
+@pytest.mark.slow
+def test_a_cluster_that_refuses_the_driver_is_one_line_exit_2(ray_address, tmp_path):
+    """The local instance uses Ray's token authentication; a driver without RAY_AUTH_MODE=token is refused, after
+    Ray's client has retried for 20 s: one line, not Ray's retry log, and nothing written."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    proc = subprocess.run([sys.executable, "-m", "bench", "run", "--executor", "ray", "--ray-address", ray_address,
+                           "--out", str(tmp_path / "o")], cwd=ROOT, env={**env, "PYTHONPATH": ROOT},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"bench: error: cannot connect to the Ray cluster "
+                                                                   f"at {ray_address}"), proc.stderr
+    assert "RAY_AUTH_MODE=token" in proc.stderr and not (tmp_path / "o").exists()
