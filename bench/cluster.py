@@ -1,7 +1,4 @@
-"""The grid on a Ray cluster: each cell a Ray task pinned to its node, in a fresh worker; one writer on the driver.
-
-The only module that imports ray, and only when called: `pip install -e ".[ray]"`.
-"""
+"""The grid on a Ray cluster, each cell a task in a fresh worker on its node; the only module that imports ray."""
 
 from __future__ import annotations
 

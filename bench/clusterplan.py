@@ -1,7 +1,4 @@
-"""A grid planned over a Ray cluster's nodes: which cells run on which node, what each reserves, what resume skips.
-
-Pure planning, no Ray: bench.cluster discovers the nodes and runs the tasks planned here.
-"""
+"""Cells planned over a Ray cluster's nodes, without Ray: which run where, what each reserves, what resume skips."""
 
 from __future__ import annotations
 
