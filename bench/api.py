@@ -50,7 +50,8 @@ def run_args(flags: dict, switches: dict[str, bool]) -> list[str]:
 
 def run(*, devices="auto", pipeline=None, batch_size=None, width=None, threads=None, budget=None, dataset=None,
         data_dir=None, lr=None, momentum=None, seed=None, eval=None, warmup=None, workers=None, tune=None,
-        out=None, resume=False, breakdown=True, report=False, reports=None, price=(), progress=True) -> pd.DataFrame:
+        out=None, resume=False, breakdown=True, report=False, reports=None, price=(), progress=True,
+        executor=None, ray_address=None) -> pd.DataFrame:
     """Train the grid as `bench run` does and return its results as bench.results.load gives them (the records
     are on disk in out). df.attrs holds out, records (the file), report (its path, with report=True),
     dataset and messages (what `bench run` would have printed). Ctrl-C or a fault raises RunStopped, whose
@@ -58,7 +59,7 @@ def run(*, devices="auto", pipeline=None, batch_size=None, width=None, threads=N
     argv = run_args(dict(devices=devices, pipeline=pipeline, batch_size=batch_size, width=width, threads=threads,
                          budget=budget, dataset=dataset, data_dir=data_dir, lr=lr, momentum=momentum, seed=seed,
                          eval=eval, warmup=warmup, workers=workers, tune=tune, out=out, reports=reports,
-                         price=price),
+                         price=price, executor=executor, ray_address=ray_address),
                     dict(resume=resume, breakdown=breakdown, report=report, progress=progress))
     args = options.build_parser().parse_args(argv)
     args.argv = argv[1:]
@@ -100,21 +101,31 @@ def execute(args, say: Say) -> Outcome:
     check_writable(out)
     if args.report:
         report.check_writable(args.reports)
-    data = datasets.load(config.dataset, args.data_dir, config.seed)
-    config = replace(config, dataset=data.name)
-    plan = runner.plan(config, data, out / RECORDS_FILE, resume=args.resume)  # the last check of the input
-    missing = [d for d in config.devices if not devices.is_present(d)]
-    if missing:
-        say(f"bench: {', '.join(missing)} not present on this machine (present: {', '.join(devices.available())}); "
-            f"recording them as unavailable, running the rest")
-    say(f"dataset: {data.name} ({data.reason})")
-    for line in plan.warnings:
-        say(f"bench: warning: {line}")
-    writer = RecordWriter(out)
-    if args.resume:
-        say(plan.describe(writer.path))
-    say(f"{len(plan.todo)} cells, budget {config.budget} each; results in {writer.path}")
-    records = runner.run(config, data, writer, Bars(enabled=not args.quiet), plan=plan, breakdown=args.breakdown)
+    if args.ray_address is not None and args.executor != "ray":
+        raise UserError("--ray-address is for --executor ray: add --executor ray, or drop --ray-address")
+    with _session(args) as session:  # before the data: an unreachable cluster fails at once
+        data = datasets.load(config.dataset, args.data_dir, config.seed)
+        config = replace(config, dataset=data.name)
+        if session is None:
+            plan = runner.plan(config, data, out / RECORDS_FILE, resume=args.resume)  # the last check of the input
+            missing = [d for d in config.devices if not devices.is_present(d)]
+            if missing:
+                say(f"bench: {', '.join(missing)} not present on this machine (present: "
+                    f"{', '.join(devices.available())}); recording them as unavailable, running the rest")
+        else:
+            plan = _cluster_plan(args, config, data, out / RECORDS_FILE, session, say)
+        say(f"dataset: {data.name} ({data.reason})")
+        for line in plan.warnings:
+            say(f"bench: warning: {line}")
+        writer = RecordWriter(out)
+        if args.resume:
+            say(plan.describe(writer.path))
+        say(f"{len(plan.todo)} cells, budget {config.budget} each; results in {writer.path}")
+        if session is None:
+            records = runner.run(config, data, writer, Bars(enabled=not args.quiet), plan=plan,
+                                 breakdown=args.breakdown)
+        else:
+            records = _cluster_run(args, session, plan, data, writer, say)
     frame = to_frame(list(plan.done) + records)
     rendered = None
     if args.report:
@@ -125,6 +136,41 @@ def execute(args, say: Say) -> Outcome:
             say(f"bench: the run is recorded but its report was not written: {exc}; render it with "
                 f"`bench report {writer.dir}`")
     return Outcome(frame, out, writer.path, f"{data.name} ({data.reason})", rendered)
+
+
+def _session(args):
+    """A Ray session for --executor ray (bench.cluster, the only module that imports ray), else nothing."""
+    import contextlib
+
+    if args.executor != "ray":
+        return contextlib.nullcontext()
+    from bench import cluster
+
+    return cluster.connect(args.ray_address)
+
+
+def _cluster_plan(args, config, data, path: Path, session, say: Say):
+    from bench import clusterplan
+
+    nodes = session.nodes()
+    plan = clusterplan.plan(config, data, path, nodes, resume=args.resume,
+                            devices_auto=args.devices.strip().lower() == "auto")
+    say(f"Ray cluster: {', '.join(n.describe() for n in nodes)}")
+    for line in plan.notes:
+        say(f"bench: {line}")
+    return plan
+
+
+def _cluster_run(args, session, plan, data, writer, say: Say) -> list:
+    from bench import cluster
+    from bench.errors import one_line
+
+    records = cluster.run(session, plan, data, writer, breakdown=args.breakdown,
+                          say=(lambda line: None) if args.quiet else say,
+                          warn=lambda line: say(f"bench: error: {one_line(line, 10_000)}"))
+    for line in cluster.summary(session):
+        say(line)
+    return records
 
 
 def run_config(args):

@@ -16,9 +16,13 @@ class UserError(Exception):
 
 def one_line(error: BaseException | str, limit: int = 240) -> str:
     """An exception ("Type: its message") or a text as one line of at most `limit` characters: line breaks and
-    runs of spaces collapse, so a multi-line message (a torch error, a JSON decoder's) fits in a sentence."""
+    runs of spaces collapse, so a multi-line message (a torch error, a JSON decoder's, Ray's) fits in a sentence;
+    a long one is cut after its last whole sentence that fits, or else with an ellipsis."""
     text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
     text = " ".join(str(text).split())
     if isinstance(error, BaseException) and not str(error).strip():
         text = type(error).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(". ", 0, limit)
+    return text[: cut + 1] if cut > limit // 2 else text[: limit - 3] + "..."

@@ -165,6 +165,10 @@ def _run_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--tune", default="none", help="tuned-path variants, a comma list: none (eager, as the "
                    "tutorial), fast, or options joined by + from amp, channels_last, cudnn, compile, cudagraph, "
                    "pinned (e.g. none,amp+channels_last)")
+    r.add_argument("--executor", default="local", choices=("local", "ray"), help="local: every cell on this "
+                   "machine, in turn (default); ray: every device of every node of a Ray cluster, one task per cell")
+    r.add_argument("--ray-address", default=None, help="with --executor ray: the cluster's head, HOST:PORT (default: "
+                   "RAY_ADDRESS, the cluster `ray start` began on this machine, or a new local Ray instance)")
     r.add_argument("--out", default=None, help="results folder (default results/<UTC time>-<host>)")
     r.add_argument("--resume", action="store_true", help="measure only the cells that have no record in --out "
                    "yet (give the same arguments as the run you resume)")

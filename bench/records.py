@@ -147,6 +147,16 @@ class Git:
 
 
 @dataclass(frozen=True)
+class RayWorker:
+    """Where a cell ran when a Ray cluster ran the grid (bench.cluster)."""
+
+    version: str = ""  # Ray's
+    node_id: str = ""
+    node_ip: str = ""
+    niceness: int = 0  # the worker's scheduling niceness while the cell ran (0: as a local run)
+
+
+@dataclass(frozen=True)
 class Environment:
     """The machine and software a cell ran on (bench.env.environment)."""
 
@@ -166,6 +176,7 @@ class Environment:
     gpus: tuple[Gpu, ...] = ()
     git: Git = field(default_factory=Git)
     bench: str | None = None  # this project's version
+    ray: RayWorker | None = None  # set when a Ray cluster ran the cell
     source: str = ""  # where the facts came from when not bench run (a pytest-benchmark document)
 
 

@@ -125,6 +125,21 @@ def unavailable(cell: CellConfig, data: Dataset, env: Environment, run_id: str) 
                   dataset=dataset_facts(data))
 
 
+def measure(cell: CellConfig, data: Dataset, env: Environment, run_id: str, *, clock: Clock = time.perf_counter,
+            progress=None, breakdown: bool = True, train_cell=None) -> Record:
+    """One cell, as every executor measures it: trained (or recorded unavailable when its device is not present
+    in this process), then, when ok and asked for, its step-time breakdown from a separate profiling pass.
+    Faults propagate as train() raises them; `train_cell` replaces train() (tests inject faults with it)."""
+    if cell.device in devices.available():
+        record = (train_cell or train)(cell, data, env, run_id, clock=clock, progress=progress)
+    else:
+        record = unavailable(cell, data, env, run_id)
+    if breakdown and record.status == "ok":
+        # after the timed run, so it leaves the timed numbers untouched; at the threads they ran with
+        record = replace(record, profile=profile_step(replace(cell, threads=record.timing.threads), data))
+    return record
+
+
 def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | None = None,
         clock: Clock = time.perf_counter, *, plan: Plan | None = None, train_cell=None,
         breakdown: bool = True) -> list[Record]:
@@ -138,10 +153,8 @@ def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | N
     `train_cell` replaces train() (tests inject faults with it).
     """
     p = plan if plan is not None else Plan(tuple(config.cells()))
-    train_cell = train_cell or train
     env = environment()
     run_id = writer.dir.name
-    present = set(devices.available())
     todo = {c.key for c in p.todo}
     finished = len(p.done)
     records = []
@@ -151,13 +164,8 @@ def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | N
         try:
             if hooks:
                 hooks.cell_started(cell, i, len(p.cells))
-            if cell.device in present:
-                record = train_cell(cell, data, env, run_id, clock=clock, progress=hooks.progress if hooks else None)
-            else:
-                record = unavailable(cell, data, env, run_id)
-            if breakdown and record.status == "ok":
-                # after the timed run, so it leaves the timed numbers untouched; at the threads they ran with
-                record = replace(record, profile=profile_step(replace(cell, threads=record.timing.threads), data))
+            record = measure(cell, data, env, run_id, clock=clock, progress=hooks.progress if hooks else None,
+                             breakdown=breakdown, train_cell=train_cell)
             writer.append(record)
         except KeyboardInterrupt:
             _stopped(hooks, cell, "interrupted")
