@@ -35,7 +35,7 @@ def run_config(args):
             dataset=args.dataset, devices=tuple(dev), configs=configs, widths=tuple(args.width),
             threads=tuple(args.threads), budget=Budget.parse(args.budget), lr=args.lr, momentum=args.momentum,
             seed=args.seed, eval_points=args.eval, warmup_steps=args.warmup, workers=args.workers,
-            tunes=variants.parse(args.tune),
+            tunes=variants.parse(args.tune), cpu_watts=args.cpu_watts, gpu_watts=args.gpu_watts,
         )
         config.cells()  # every cell validates itself before anything is trained or written
         return config

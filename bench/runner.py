@@ -152,7 +152,8 @@ def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | N
             if hooks:
                 hooks.cell_started(cell, i, len(p.cells))
             if cell.device in present:
-                record = train_cell(cell, data, env, run_id, clock=clock, progress=hooks.progress if hooks else None)
+                record = train_cell(cell, data, env, run_id, clock=clock, progress=hooks.progress if hooks else None,
+                                    cpu_watts=config.cpu_watts, gpu_watts=config.gpu_watts)
             else:
                 record = unavailable(cell, data, env, run_id)
             if breakdown and record.status == "ok":
