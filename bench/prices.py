@@ -95,7 +95,7 @@ def cheapest(c: pd.DataFrame, column: str) -> pd.DataFrame:
 def how(figure: dict | None) -> str:
     """How one device's figure was obtained, in words: the counter, the watts given, or why there is none."""
     if not isinstance(figure, dict):
-        return "not recorded (a record from before bench measured energy)"
+        return "not recorded (written before bench measured energy, or by pytest-benchmark)"
     method = figure.get("method")
     if method in MEASURED:
         return f"{method}, measured"

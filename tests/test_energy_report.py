@@ -3,6 +3,8 @@ measured, estimated, missing and unrecorded figures mixed, and the verdict's per
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -160,7 +162,8 @@ def test_the_energy_section_shows_each_figure_with_how_it_was_obtained(mixed_rep
     assert rows[("cpu", "resident", 64)][4:6] == ["-", "-"] and rows[("cpu", "resident", 64)][8] == "unavailable [1]"
     assert rows[("cuda:0", "resident", 1024)][8].startswith("unavailable [")
     energy = md.split("## Energy")[1].split("\n## ")[0]
-    for reason in (rd.NO_RAPL, NO_NVML, "not recorded (a record from before bench measured energy)"):
+    unrecorded = "not recorded (written before bench measured energy, or by pytest-benchmark)"
+    for reason in (rd.NO_RAPL, NO_NVML, unrecorded):
         assert energy.count(f"] {reason}") == 1, reason  # each reason once, numbered, below the table
     assert "No energy was measured" not in energy
 
@@ -207,3 +210,17 @@ def test_at_their_best_gets_its_own_line_when_it_compares_other_cells():
     assert f"used {per_image(eager, 120.0) / cpu:.2g}x" in w.energy[0]
     assert f"used {per_image(tuned, 150.0) / cpu:.2g}x" in w.energy[1]
     assert "with its host" not in w.energy[0]  # no host figure recorded: nothing added, nothing said
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"method": "guess"}, "energy.cpu.method must be one of nvml, rapl, estimate, unavailable"),
+    ({"joules": -1.0}, "energy.cpu.joules must be >= 0"),
+    ({"method": "unavailable"}, "energy.cpu.joules must be given exactly when"),
+    ({"window_joules": [1.0, "x"]}, "energy.cpu.window_joules[1] must be a finite number"),
+])
+def test_a_record_with_impossible_energy_is_refused_naming_the_field(change, match):
+    d = record_dict()
+    d["energy"] = {"cpu": {"method": "rapl", "joules": 2.0, "seconds": 0.03, "windows": 1, "window_joules": [2.0],
+                           **change}}
+    with pytest.raises(ValueError, match=re.escape(match)):
+        as_record(d)
