@@ -51,7 +51,7 @@ def run_args(flags: dict, switches: dict[str, bool]) -> list[str]:
 def run(*, devices="auto", pipeline=None, batch_size=None, width=None, threads=None, budget=None, dataset=None,
         data_dir=None, lr=None, momentum=None, seed=None, eval=None, warmup=None, workers=None, tune=None,
         out=None, resume=False, breakdown=True, report=False, reports=None, price=(), progress=True,
-        executor=None, ray_address=None) -> pd.DataFrame:
+        executor=None, ray_address=None, cpu_watts=None, gpu_watts=None) -> pd.DataFrame:
     """Train the grid as `bench run` does and return its results as bench.results.load gives them (the records
     are on disk in out). df.attrs holds out, records (the file), report (its path, with report=True),
     dataset and messages (what `bench run` would have printed). Ctrl-C or a fault raises RunStopped, whose
@@ -59,7 +59,8 @@ def run(*, devices="auto", pipeline=None, batch_size=None, width=None, threads=N
     argv = run_args(dict(devices=devices, pipeline=pipeline, batch_size=batch_size, width=width, threads=threads,
                          budget=budget, dataset=dataset, data_dir=data_dir, lr=lr, momentum=momentum, seed=seed,
                          eval=eval, warmup=warmup, workers=workers, tune=tune, out=out, reports=reports,
-                         price=price, executor=executor, ray_address=ray_address),
+                         price=price, executor=executor, ray_address=ray_address, cpu_watts=cpu_watts,
+                         gpu_watts=gpu_watts),
                     dict(resume=resume, breakdown=breakdown, report=report, progress=progress))
     args = options.build_parser().parse_args(argv)
     args.argv = argv[1:]
@@ -194,7 +195,7 @@ def run_config(args):
             dataset=args.dataset, devices=tuple(dev), configs=configs, widths=tuple(args.width),
             threads=tuple(args.threads), budget=Budget.parse(args.budget), lr=args.lr, momentum=args.momentum,
             seed=args.seed, eval_points=args.eval, warmup_steps=args.warmup, workers=args.workers,
-            tunes=variants.parse(args.tune),
+            tunes=variants.parse(args.tune), cpu_watts=args.cpu_watts, gpu_watts=args.gpu_watts,
         )
         config.cells()  # every cell validates itself before anything is trained or written
         return config

@@ -30,6 +30,7 @@ WORKERS = 2  # the tutorial's DataLoader workers
 BUDGET = "2ep"  # the tutorial trains for 2 epochs
 WIDTHS = (1.0,)  # the tutorial net
 DEFAULT_CONFIGS = (("tutorial", 4), ("resident", 256))  # with no --pipeline and no --batch-size
+MAX_WATTS = 10_000.0  # W; --cpu-watts/--gpu-watts above this are a typo (a large server draws a few kW)
 
 
 @dataclass(frozen=True)
@@ -205,11 +206,19 @@ class RunConfig:
     warmup_steps: int = WARMUP_STEPS
     workers: int = WORKERS
     tunes: tuple[tuple[str, ...], ...] = ((),)  # tuned-path variants; () = eager; ("fast",) resolves per cell
+    # Facts about the machine, not the cells: they never enter a cell's key, so --resume finds cells either way.
+    cpu_watts: float | None = None  # W, the CPU's average draw while training, where RAPL cannot be read
+    gpu_watts: float | None = None  # W, the GPU's, where NVML cannot be read
 
     def __post_init__(self):
         for name in ("devices", "configs", "widths", "threads", "tunes"):
             if not getattr(self, name):
                 raise ValueError(f"{name} is empty: give at least one value")
+        for name in ("cpu_watts", "gpu_watts"):
+            value = getattr(self, name)
+            if value is not None and not (is_number(value) and 0 < value <= MAX_WATTS):
+                raise ValueError(f"--{name.replace('_', '-')} must be a number of watts above 0 and at most "
+                                 f"{MAX_WATTS:g}, got {value!r}")
 
     def cells(self) -> list[CellConfig]:
         """The grid, devices outermost. Thread counts vary only on the CPU: a GPU cell runs once, with the

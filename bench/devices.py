@@ -97,6 +97,15 @@ def name(device: str) -> str:
     return cpu_model()
 
 
+def uuid(device: str) -> str | None:
+    """A CUDA device's UUID (names the same GPU for NVML, which orders GPUs differently); None elsewhere."""
+    if kind(device) != "cuda":
+        return None
+    with contextlib.suppress(AttributeError, RuntimeError):  # torch builds before 2.1 have no uuid
+        return str(torch.cuda.get_device_properties(device).uuid)
+    return None
+
+
 def reset_peak_memory(device: str) -> None:
     if kind(device) == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

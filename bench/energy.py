@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar, Mapping
 
-METHODS = ("nvml", "rapl", "estimate", "unavailable")
+from bench.records import ENERGY_METHODS as METHODS  # the record checks these names; one list, there
 POWERCAP = "/sys/class/powercap"
 Clock = Callable[[], float]  # seconds, monotonic
 NVML_MIN_SECONDS = 1.0  # s; NVML refreshes its counter every 20-100 ms, so a shorter total is mostly that step

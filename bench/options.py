@@ -169,6 +169,12 @@ def _run_options(r: argparse.ArgumentParser) -> None:
                    "machine, in turn (default); ray: every device of every node of a Ray cluster, one task per cell")
     r.add_argument("--ray-address", default=None, help="with --executor ray: the cluster's head, HOST:PORT (default: "
                    "RAY_ADDRESS, the cluster `ray start` began on this machine, or a new local Ray instance)")
+    r.add_argument("--cpu-watts", default=None, metavar="W", type=number("--cpu-watts", True, config.MAX_WATTS),
+                   help="the CPU's average power while training, in watts, for machines whose RAPL counters "
+                   "cannot be read: CPU cells then record energy as an estimate (watts x timed seconds), labelled "
+                   "so; a readable counter is used instead (default: none, energy is measured or unavailable)")
+    r.add_argument("--gpu-watts", default=None, metavar="W", type=number("--gpu-watts", True, config.MAX_WATTS),
+                   help="the same for a GPU without an NVML energy counter (or without nvidia-ml-py)")
     r.add_argument("--out", default=None, help="results folder (default results/<UTC time>-<host>)")
     r.add_argument("--resume", action="store_true", help="measure only the cells that have no record in --out "
                    "yet (give the same arguments as the run you resume)")

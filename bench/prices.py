@@ -1,4 +1,5 @@
-"""Hourly prices per device kind and what a cell costs: per epoch and to reach a target accuracy.
+"""What a cell costs: money from hourly prices per device kind, and energy from the record's counters, each per
+epoch or image and to reach a target accuracy.
 
     bench report results/ --price cpu=0.19 --price cuda=3.06     (any currency, per hour)
 """
@@ -14,10 +15,14 @@ from bench.config import steps_per_epoch
 from bench.errors import UserError
 from bench.labels import labels
 from bench.pairing import MACHINE, usable
-from bench.targets import config_of, targets, time_to_accuracy
+from bench.targets import config_of, energy_to_accuracy, targets, time_to_accuracy
 
 COLUMNS = ["label", "device", MACHINE, "dataset", "pipeline", "batch_size", "width", "price_per_hour",
            "epoch_seconds", "cost_per_epoch", "target_accuracy", "seconds_to_target", "cost_to_target"]
+ENERGY_COLUMNS = ["label", "device", MACHINE, "dataset", "pipeline", "batch_size", "width", "energy_method",
+                  "energy_how", "joules_per_image", "watts", "target_accuracy", "energy_to_target",
+                  "host_energy_method", "host_how", "host_joules_per_image", "host_watts"]
+MEASURED = ("nvml", "rapl")  # read from a counter; an estimate is the user's watts, not a measurement
 
 
 def parse(items: list[str] | None) -> dict[str, float]:
@@ -85,3 +90,44 @@ def cheapest(c: pd.DataFrame, column: str) -> pd.DataFrame:
     if priced.empty:
         return priced
     return priced.loc[priced.groupby("label")[column].idxmin()]
+
+
+def how(figure: dict | None) -> str:
+    """How one device's figure was obtained, in words: the counter, the watts given, or why there is none."""
+    if not isinstance(figure, dict):
+        return "not recorded (written before bench measured energy, or by pytest-benchmark)"
+    method = figure.get("method")
+    if method in MEASURED:
+        return f"{method}, measured"
+    if method == "estimate":
+        return f"estimate from {figure.get('source') or 'the watts given'}, not measured"
+    return f"unavailable: {figure.get('reason') or 'no reason recorded'}"
+
+
+def energies(df: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
+    """One row per ok cell: joules per timed image, average watts and joules to the target accuracy for its
+    device, how each was obtained, and, for a GPU cell, its host CPU packages' figures beside them."""
+    ok = usable(df)
+    if ok.empty:
+        return pd.DataFrame(columns=ENERGY_COLUMNS)
+    ok = ok.assign(label=labels(ok))
+    goals = targets(df, target)
+    rows = []
+    for _, r in ok.iterrows():
+        figures = r["energy"] if isinstance(r["energy"], dict) else {}
+        goal = goals.get(config_of(r))
+        curve = r["accuracy_curve"] if isinstance(r["accuracy_curve"], list) else []
+        by_step = r["energy_by_step"] if isinstance(r["energy_by_step"], list) else None
+        gpu = r["device"] != "cpu"
+        rows.append({
+            "label": r["label"], "device": r["device"], MACHINE: r[MACHINE], "dataset": r["dataset"],
+            "pipeline": r["pipeline"], "batch_size": r["batch_size"], "width": r["width"],
+            "energy_method": r["energy_method"], "energy_how": how(figures.get(r["device"]) if figures else None),
+            "joules_per_image": r["joules_per_image"], "watts": r["watts"], "target_accuracy": goal,
+            "energy_to_target": energy_to_accuracy(curve, by_step, goal) if goal is not None else None,
+            "host_energy_method": r["host_energy_method"] if gpu else None,
+            "host_how": how(figures.get("cpu") if figures else None) if gpu else "",
+            "host_joules_per_image": r["host_joules_per_image"] if gpu else None,
+            "host_watts": r["host_watts"] if gpu else None,
+        })
+    return pd.DataFrame(rows, columns=ENERGY_COLUMNS)

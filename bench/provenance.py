@@ -113,4 +113,27 @@ def method_notes(df: pd.DataFrame, threshold: float = verdict.THRESHOLD) -> list
         "target: by default the highest test accuracy every device reached in that configuration, if at least "
         "twice chance. **Cost per epoch** = full batches per epoch x batch / images/s x price per hour / 3600; "
         "**cost to target** = time to accuracy x price per hour / 3600.",
+        energy_note(ok),
     ]
+
+
+def energy_note(ok: pd.DataFrame) -> str:
+    """How the energy figures were obtained, with how many cells each counter (or estimate) gave here."""
+    seen: dict[str, dict[str, int]] = {}
+    for device, figures in zip(ok["device"], ok["energy"] if "energy" in ok else []):
+        for which, fig in (figures.items() if isinstance(figures, dict) else []):
+            role = "CPU cells" if device == "cpu" else "GPUs" if which == device else "GPU hosts' CPU packages"
+            seen.setdefault(role, {}).setdefault(fig.get("method", "?"), 0)
+            seen[role][fig.get("method", "?")] += 1
+    here = "; ".join(f"{role}: " + ", ".join(f"{m} {n}" for m, n in sorted(counts.items()))
+                     for role, counts in sorted(seen.items()))
+    return ("**Energy**: each timed block is one window; the counters are read just before its first clock read "
+            "and just after its last (after a synchronize), so warm-up and evaluation fall outside every window "
+            "and the reads never touch the clock. CPU: RAPL package counters from Linux powercap (the whole socket, "
+            "every process on it, DRAM excluded; a counter's wrap is corrected). GPU: NVML's total-energy counter "
+            "(the GPU alone; it refreshes every 20-100 ms, so totals under a second are coarse), and a GPU cell's "
+            "host packages by RAPL over the same windows, shown apart. `--cpu-watts`/`--gpu-watts` give estimates "
+            "(watts x window seconds), labelled so; with neither, energy is unavailable, with the reason. J per "
+            "image = joules / timed images; W = joules / window seconds; J to target = the joules of the blocks "
+            "before the checkpoint that reached the target. The verdict's per-joule line uses measured figures "
+            "only" + (f". Here: {here}." if here else "; these results recorded no energy."))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from bench.config import CellConfig
 from bench.schema import decode, encode
 
-SCHEMA_VERSION = 2  # 2 added env.bench and machine_id, timing.started_unix/finished_unix, load; schema 1 reads as 2
+SCHEMA_VERSION = 2  # 2 added env.bench and machine_id, timing.started_unix/finished_unix, load, energy; 1 reads as 2
 READABLE_VERSIONS = (1, 2)
 STATUSES = ("ok", "oom", "diverged", "unavailable", "unsupported")
 
@@ -180,6 +180,38 @@ class Environment:
     source: str = ""  # where the facts came from when not bench run (a pytest-benchmark document)
 
 
+ENERGY_METHODS = ("nvml", "rapl", "estimate", "unavailable")  # how a device's joules were obtained (bench.energy)
+
+
+@dataclass(frozen=True)
+class DeviceEnergy:
+    """One device's energy over a cell's timed windows (bench.energy.Meter): each window encloses one timed
+    block, so evaluation and warm-up are outside every window."""
+
+    method: str  # nvml | rapl (measured), estimate (user's watts x seconds) | unavailable
+    joules: float | None = None  # J over all windows; None when unavailable
+    seconds: float = 0.0  # s, the windows' total (each a timed block plus its synchronize and counter reads)
+    windows: int = 0  # one per timed block
+    window_joules: tuple[float, ...] = ()  # J per window, aligned with timing.blocks; () when unavailable
+    source: str = ""  # the counter read (zones, GPU) or the flag and watts of an estimate
+    reason: str = ""  # why unavailable, or why an estimate and not a measurement
+    note: str = ""  # caveats: a total too short for NVML's refresh, a window long enough to hide a wrap
+
+    def __post_init__(self):
+        _check(self.method in ENERGY_METHODS, f"method must be one of {', '.join(ENERGY_METHODS)}, "
+                                              f"got {self.method!r}")
+        _check((self.joules is None) == (self.method == "unavailable"),
+               f"joules must be given exactly when the method is not unavailable (method {self.method})")
+        _check(self.joules is None or self.joules >= 0, f"joules must be >= 0, got {self.joules}")
+        _check(all(j >= 0 for j in self.window_joules), "window_joules must hold numbers >= 0")
+        _check(self.seconds >= 0 and self.windows >= 0, "seconds and windows must be >= 0")
+
+    @property
+    def measured(self) -> bool:
+        """Read from a counter (nvml, rapl), not an estimate and not missing."""
+        return self.method in ("nvml", "rapl")
+
+
 @dataclass(frozen=True)
 class Record:
     """Everything measured for one cell. Statistics (medians, rates, speedups) are derived, never stored."""
@@ -199,6 +231,8 @@ class Record:
     memory: Memory = field(default_factory=Memory)
     profile: Profile | None = None
     load: Load | None = None  # how busy the machine was; None in records from before it was measured
+    energy: dict[str, DeviceEnergy] | None = None  # per device used (a GPU cell: the GPU and "cpu", its host
+    # packages) over the timed windows; None in records from before energy was recorded
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):

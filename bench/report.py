@@ -108,7 +108,8 @@ def build(df: pd.DataFrame, config: ReportConfig, warnings: list[str] = (), sour
                 f"Rendered {stamp} from {', '.join(f'`{s}`' for s in sources)}.")
     blocks: list = [*sections.verdict_section(v, words), *sections.figures_section(d, v), *sidebyside.section(d),
                     *sections.accuracy_section(d, df, config), *sections.breakdown_section(d),
-                    *sections.cost_section(df, config), *sections.gaps_section(d, warnings),
+                    *sections.cost_section(df, config), *sections.energy_section(df, config),
+                    *sections.gaps_section(d, warnings),
                     *sections.comparisons_appendix(v, multi_machine(df)), *sections.cells_appendix(d)]
     headers, rows = provenance.environment_table(df)
     blocks += [doc.Heading("Provenance"), doc.Table(headers, rows, "Environment per machine, from the records.")]
@@ -120,7 +121,7 @@ def build(df: pd.DataFrame, config: ReportConfig, warnings: list[str] = (), sour
 
 
 def _cells_csv(df: pd.DataFrame) -> str:
-    flat = df.drop(columns=[c for c in ("accuracy_curve", "step_seconds", "env", "profile", *DERIVED_ONLY)
+    flat = df.drop(columns=[c for c in ("accuracy_curve", "step_seconds", "env", "profile", "energy", *DERIVED_ONLY)
                             if c in df])
     for s in SECTIONS:
         flat[f"breakdown_{s}_ms"] = df["profile"].map(

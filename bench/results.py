@@ -32,9 +32,13 @@ COLUMNS = [
     "flops_per_image", "achieved_flops", "peak_flops", "peak_fraction", "tune", "variant", "peak_memory_bytes",
     "run_id", "created_utc", "torch", "cuda", "git_commit", "accuracy_curve", "step_seconds",
     "train_size", "classes", "warmup_steps", "clock", "env", "profile",  # for reports: provenance, method, breakdown, cost
+    # energy of the cell's device over its timed windows, and (GPU cells) of its host's CPU packages, kept apart
+    "energy_method", "joules_per_image", "watts", "host_energy_method", "host_joules_per_image", "host_watts",
+    "energy",  # the record's energy per device (source, reason, note), for the report
     "rate_boot",  # the bootstrap distribution of images_per_s (numpy array): intervals of ratios between cells
+    "energy_by_step",  # [(timed steps, joules)] at the end of each block: energy to a checkpoint (bench.targets)
 ]
-DERIVED_ONLY = ("rate_boot",)  # in memory only: never written to a CSV
+DERIVED_ONLY = ("rate_boot", "energy_by_step")  # in memory only: never written to a CSV
 
 
 def load(paths: Iterable[str | Path] | str | Path, warnings: list[str] | None = None) -> pd.DataFrame:
@@ -91,6 +95,7 @@ def row(r: Record) -> dict:
         "accuracy": r.final_accuracy, "train_size": r.dataset.train_size, "classes": r.dataset.classes,
         "warmup_steps": t.warmup_steps if t.clock else cell.warmup_steps, "clock": t.clock or None,
         "env": encode(env), "profile": encode(r.profile) if r.profile else None, "rate_boot": None,
+        "energy": None,
     }
     if steps and r.status == "ok":
         out.update(_step_stats(steps, cell.batch_size), **_rate_stats(r))
@@ -102,6 +107,29 @@ def row(r: Record) -> dict:
                 out["peak_fraction"] = out["achieved_flops"] / peak
     if t.train_seconds:
         out["throughput_overall"] = t.samples / t.train_seconds
+    if r.energy is not None:
+        out.update(_energy_stats(r))
+    return out
+
+
+def _energy_stats(r: Record) -> dict:
+    """Joules per timed image and average watts over the windows, with the method, for the cell's device and,
+    in host_ columns, for the CPU packages that drove a GPU: the GPU's figure never includes its host's."""
+    e, samples = r.energy, r.timing.samples
+    out = {"energy": {device: encode(fig) for device, fig in e.items()}}
+    host = "cpu" if r.cell.device != "cpu" else None
+    for prefix, device in (("", r.cell.device), ("host_", host)):
+        fig = e.get(device) if device else None
+        if fig is None:
+            continue
+        out[f"{prefix}energy_method"] = fig.method
+        if fig.joules is not None:
+            out[f"{prefix}joules_per_image"] = fig.joules / samples if samples else None
+            out[f"{prefix}watts"] = fig.joules / fig.seconds if fig.seconds > 0 else None
+    own = e.get(r.cell.device)
+    if own is not None and own.joules is not None and len(own.window_joules) == len(r.timing.blocks) > 0:
+        steps = np.cumsum([n for n, _ in r.timing.blocks])
+        out["energy_by_step"] = list(zip(steps.tolist(), np.cumsum(own.window_joules).tolist()))
     return out
 
 

@@ -126,12 +126,14 @@ def unavailable(cell: CellConfig, data: Dataset, env: Environment, run_id: str) 
 
 
 def measure(cell: CellConfig, data: Dataset, env: Environment, run_id: str, *, clock: Clock = time.perf_counter,
-            progress=None, breakdown: bool = True, train_cell=None) -> Record:
+            progress=None, breakdown: bool = True, train_cell=None, cpu_watts: float | None = None,
+            gpu_watts: float | None = None) -> Record:
     """One cell, as every executor measures it: trained (or recorded unavailable when its device is not present
     in this process), then, when ok and asked for, its step-time breakdown from a separate profiling pass.
     Faults propagate as train() raises them; `train_cell` replaces train() (tests inject faults with it)."""
     if cell.device in devices.available():
-        record = (train_cell or train)(cell, data, env, run_id, clock=clock, progress=progress)
+        record = (train_cell or train)(cell, data, env, run_id, clock=clock, progress=progress, cpu_watts=cpu_watts,
+                                       gpu_watts=gpu_watts)
     else:
         record = unavailable(cell, data, env, run_id)
     if breakdown and record.status == "ok":
@@ -165,7 +167,8 @@ def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | N
             if hooks:
                 hooks.cell_started(cell, i, len(p.cells))
             record = measure(cell, data, env, run_id, clock=clock, progress=hooks.progress if hooks else None,
-                             breakdown=breakdown, train_cell=train_cell)
+                             breakdown=breakdown, train_cell=train_cell, cpu_watts=config.cpu_watts,
+                             gpu_watts=config.gpu_watts)
             writer.append(record)
         except KeyboardInterrupt:
             _stopped(hooks, cell, "interrupted")

@@ -3,6 +3,8 @@ appendix of every comparison and every cell. They read the results frame and the
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from bench import curves, figures, pairing, prices, sidebyside
@@ -27,6 +29,7 @@ def verdict_section(v: Verdict, w: Words) -> list:
     status, text = w.headline
     out: list = [doc.Heading("Verdict"), doc.Para(text, f"verdict-{status}")]
     out += [doc.Para(line, "lead") for line in w.crossovers[:2]]
+    out += [doc.Para(line, "lead") for line in w.energy]
     if w.caveats or w.notes:
         out.append(doc.Bullets([f"**Caveat**: {c}" for c in w.notes + w.caveats]))
     rows = []
@@ -165,6 +168,57 @@ def cost_section(df: pd.DataFrame, config) -> list:
                          "Per cell; the target is the highest accuracy every device reached in that configuration"
                          if config.target is None else f"Per cell; target accuracy {config.target:.1%}.",
                          numeric=tuple(range(2, 10))))
+    return out
+
+
+def _sig(v) -> str:
+    """Three significant digits in plain decimals (0.0000782, 1.79, 65.0), whole numbers from 100 (12,345)."""
+    if v is None or pd.isna(v):
+        return "-"
+    return "0" if v == 0 else f"{v:,.{max(0, 2 - math.floor(math.log10(abs(v))))}f}"
+
+
+def energy_section(df: pd.DataFrame, config) -> list:
+    """Joules per image, watts and joules to the target accuracy per cell, each with how it was obtained: a
+    counter (measured), the user's watts (estimate) or, numbered below the table, why there is no figure."""
+    out: list = [doc.Heading("Energy")]
+    e = prices.energies(df, config.target)
+    if e.empty:
+        return out + [doc.Para("No cell finished with step times, so there is no energy per image.", "note")]
+    measured = set(e["energy_method"].dropna()) | set(e["host_energy_method"].dropna())
+    if not measured & set(prices.MEASURED):
+        out.append(doc.Para(
+            "No energy was measured in these results: the reasons are listed below the table. RAPL (the CPU's "
+            "counter) is readable on bare metal, as root; NVML (a GPU's) needs nvidia-ml-py and a driver. "
+            "`bench run --cpu-watts W --gpu-watts W` records estimates from the average watts you give, labelled "
+            "as estimates.", "note"))
+    reasons: dict[str, int] = {}
+
+    def how(text: str) -> doc.Cell:
+        if text.startswith(("unavailable: ", "not recorded")):
+            why = text.split(": ", 1)[1] if text.startswith("unavailable") else text
+            return doc.Cell(f"unavailable [{reasons.setdefault(why, len(reasons) + 1)}]", "wrap")
+        return doc.Cell(text, "wrap")
+
+    hosts = (e["device"] != "cpu").any()
+    rows = []
+    for _, r in e.sort_values(["pipeline", "width", "batch_size", "label"]).iterrows():
+        row = [r["label"], r["pipeline"], str(r["batch_size"]), f"{r['width']:g}", _sig(r["joules_per_image"]),
+               _sig(r["watts"]), _fmt(r["target_accuracy"], ".1%"), _sig(r["energy_to_target"]), how(r["energy_how"])]
+        if hosts:
+            row += ([_sig(r["host_joules_per_image"]), _sig(r["host_watts"]), how(r["host_how"])]
+                    if r["device"] != "cpu" else ["", "", ""])
+        rows.append(row)
+    headers = ["device", "pipeline", "batch", "width", "J per image", "W", "target accuracy", "J to target", "how"]
+    out.append(doc.Table(headers + (["host CPU J per image", "host W", "host how"] if hosts else []), rows,
+                         "Per cell, over its timed blocks only (evaluation and warm-up excluded): J per image = "
+                         "joules / timed images; W = joules / seconds of the windows; J to target = the joules of the "
+                         "blocks before the first checkpoint that reached the target accuracy. A GPU's figure is the "
+                         "GPU alone (NVML); the CPU packages of its host (RAPL: the whole socket, every process on "
+                         "it) are listed apart, never added in.", numeric=(2, 3, 4, 5, 6, 7, 9, 10) if hosts
+                         else (2, 3, 4, 5, 6, 7)))
+    if reasons:
+        out.append(doc.Bullets([f"[{n}] {why}" for why, n in reasons.items()]))
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.verdict import (AS_WRITTEN, AT_BEST, BASE_M, DOUBTS, M, REGIMES, STATUS_TEXT, Verdict, evidence,
                            fmt_speedup, regime, status_of)
@@ -31,6 +31,7 @@ class Words:
     crossovers: list[str]  # at their best, then as written: where the GPU becomes threshold-x faster
     caveats: list[str]
     notes: list[str]  # what to run when a device kind is missing
+    energy: list[str] = field(default_factory=list)  # per joule, where both devices' energy was measured
 
 
 def describe(v: Verdict, df: pd.DataFrame) -> Words:
@@ -40,7 +41,7 @@ def describe(v: Verdict, df: pd.DataFrame) -> Words:
                       failed[[r == name for r in regimes]] if len(failed) else failed)
                for name in REGIMES for comparison in (AS_WRITTEN, AT_BEST)]
     return Words(answers, headline(answers, v), crossovers(v.pairs, v.threshold), caveats(df, v.pairs),
-                 missing_kinds(v.kinds, v.baseline))
+                 missing_kinds(v.kinds, v.baseline), per_joule(v))
 
 
 def _gpu(r: pd.Series) -> str:
@@ -209,3 +210,35 @@ def missing_kinds(kinds: list[str], baseline: str) -> list[str]:
         return [f"These results hold only {', '.join(kinds)} measurements and no {baseline.upper()} baseline: run "
                 f"the same grid with `bench run --devices cpu` and render both result folders together."]
     return []
+
+
+def per_joule(v: Verdict) -> list[str]:
+    """Per GPU, its joules per image as a multiple of the CPU's, as written and at their best (one line when
+    the two agree), with the counters that measured both; only pairs where both were measured
+    (verdict.per_joule), so estimates and missing figures never appear here."""
+    e = v.energy
+    if e is None or e.empty:
+        return []
+    bodies: dict[tuple, dict[str, str]] = {}
+    for (comparison, *key), g in e.groupby(["comparison", "device", M, BASE_M], sort=True):
+        first = g.iloc[0]
+        items = []
+        for _, r in g.sort_values(["pipeline", "width", "batch_size"]).iterrows():
+            host = ("" if pd.isna(r["energy_ratio_with_host"]) else
+                    f"; {r['energy_ratio_with_host']:.2g}x with its host's CPU packages, "
+                    f"{r['host_energy_method']} {r['host_joules_per_image']:.3g} J per image")
+            whose = "" if items else " the CPU's joules per image"
+            items.append(f"{r['energy_ratio']:.2g}x{whose} at the "
+                         f"{r['pipeline']} pipeline, batch {r['batch_size']}, width {r['width']:g} "
+                         f"({r['joules_per_image']:.3g} J against {r['base_joules_per_image']:.3g} J{host})")
+        counters = (f"{'/'.join(sorted(set(g['energy_method'])))} on the GPU, "
+                    f"{'/'.join(sorted(set(g['base_energy_method'])))} on the CPU")
+        bodies.setdefault(tuple(key), {})[comparison] = (
+            f" (both measured: {counters}){_where(first)}: the {_gpu(first)} used " + "; ".join(items) + ".")
+    out = []
+    for by in bodies.values():
+        if by.get(AS_WRITTEN) is not None and by.get(AS_WRITTEN) == by.get(AT_BEST):
+            out.append(f"Per joule, {AS_WRITTEN} and {AT_BEST}{by[AS_WRITTEN]}")
+            continue
+        out += [f"Per joule, {c}{by[c]}" for c in (AS_WRITTEN, AT_BEST) if c in by]
+    return out

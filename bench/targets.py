@@ -1,4 +1,4 @@
-"""Accuracy targets: the accuracy each configuration is timed to, and when a cell reached it."""
+"""Accuracy targets: the accuracy each configuration is timed to, and when (and at what energy) a cell reached it."""
 
 from __future__ import annotations
 
@@ -7,12 +7,27 @@ import pandas as pd
 from bench.pairing import CONFIG, usable
 
 
-def time_to_accuracy(curve: list[dict], target: float) -> float | None:
-    """Training seconds at the first checkpoint that reached target, or None."""
+def reached(curve: list[dict], target: float) -> dict | None:
+    """The first checkpoint that reached target, or None."""
     for point in curve or []:
         if point["accuracy"] is not None and point["accuracy"] >= target - 1e-12:
-            return point["seconds"]
+            return point
     return None
+
+
+def time_to_accuracy(curve: list[dict], target: float) -> float | None:
+    """Training seconds at the first checkpoint that reached target, or None."""
+    point = reached(curve, target)
+    return point["seconds"] if point else None
+
+
+def energy_to_accuracy(curve: list[dict], energy_by_step: list | None, target: float) -> float | None:
+    """Joules spent training up to the first checkpoint that reached target (Zeus's energy-to-accuracy): the
+    windows of the blocks before it (evaluation excluded, like time to accuracy); None when either is unknown."""
+    point = reached(curve, target)
+    if point is None or not energy_by_step:
+        return None
+    return max((joules for steps, joules in energy_by_step if steps <= point["step"]), default=0.0)
 
 
 def common_accuracy(group: pd.DataFrame) -> float | None:

@@ -4,6 +4,8 @@
 
 The clock runs only inside run_block(): a synchronize and a host clock read open and close each block, and the
 steps between them are all that is timed (as in airbench). Warm-up, evaluation and record assembly sit around it.
+The energy meter's counter reads sit just outside each block's two clock reads (bench.energy), so its windows
+hold the timed blocks and nothing else, and cost the clock nothing.
 """
 
 from __future__ import annotations
@@ -17,18 +19,20 @@ from typing import Callable
 import torch
 from torch import nn
 
-from bench import devices, threads, tuning, variants
+from bench import devices, energy, threads, tuning, variants
 from bench.config import CellConfig
 from bench.data import Dataset
 from bench.devices import Clock, StepClock
 from bench.load import LoadMeter
 from bench.preparation import Prepared, build_model, evaluate, prepare, restore_state, snapshot_state
-from bench.records import AccuracyPoint, DatasetFacts, Environment, ModelFacts, Record, Timing
+from bench.records import AccuracyPoint, DatasetFacts, DeviceEnergy, Environment, ModelFacts, Record, Timing
 from bench.timing import Schedule, StepSample
 from model import count_parameters, forward_flops_per_image, training_flops_per_image
 
 # progress(done, total, note): done and total in budget units (steps or seconds)
 Progress = Callable[[float, float, str], None]
+# meter_factory(device, synchronize=, clock=) -> an energy.Meter, or None to record no energy
+MeterFactory = Callable[..., "energy.Meter | None"]
 
 
 def dataset_facts(data: Dataset) -> DatasetFacts:
@@ -45,12 +49,15 @@ def model_facts(net: nn.Module, data: Dataset) -> ModelFacts:
 
 
 def train(cell: CellConfig, data: Dataset, env: Environment, run_id: str, *, clock: Clock = time.perf_counter,
-          progress: Progress | None = None, step_factory=None) -> Record:
+          progress: Progress | None = None, step_factory=None, cpu_watts: float | None = None,
+          gpu_watts: float | None = None, meter_factory: MeterFactory | None = None) -> Record:
     """Train one cell and return its record. Faults the user can meet (out of memory, divergence, a tuned
     option the device cannot do) become the record's status, not exceptions; any other exception (a bug, a dead
     DataLoader worker, a lost device) propagates, and the caller decides.
 
-    step_factory(net, optimizer, host_loss) -> step replaces the cell's training step (tests inject faults)."""
+    cpu_watts and gpu_watts (W, the user's --cpu-watts/--gpu-watts) give an estimate where no counter is read.
+    step_factory(net, optimizer, host_loss) -> step replaces the cell's training step (tests inject faults);
+    meter_factory replaces the energy meter (tests pass fake counters)."""
     base = dict(cell=cell, run_id=run_id, env=env, device_name=devices.name(cell.device),
                 dataset=dataset_facts(data))
     reason = variants.unsupported(cell.tune, cell.device, cell.pipeline)
@@ -63,7 +70,8 @@ def train(cell: CellConfig, data: Dataset, env: Environment, run_id: str, *, clo
         with devices.cpu_threads(cell.threads), tuning.applied(cell.tune):
             net = build_model(cell, data)  # a width too large for memory fails here, on the host
             base["model"] = model_facts(net, data)
-            return _train(cell, data, net, base, clock, progress, step_factory)
+            new_meter = meter_factory or energy_meter(cpu_watts, gpu_watts)
+            return _train(cell, data, net, base, clock, progress, step_factory, new_meter)
     except Exception as exc:  # noqa: BLE001 - only out-of-memory is turned into a record here
         if not devices.is_out_of_memory(exc):
             raise
@@ -75,6 +83,27 @@ def train(cell: CellConfig, data: Dataset, env: Environment, run_id: str, *, clo
     devices.release_memory(cell.device)
     return Record(status="oom", created_utc=_now(), memory=memory, message=(
         f"out of memory at batch size {cell.batch_size}, width {cell.width:g}: {reason}"), **base)
+
+
+def energy_meter(cpu_watts: float | None = None, gpu_watts: float | None = None) -> MeterFactory:
+    """The meter a real cell uses: RAPL for the CPU, NVML for a CUDA GPU (named by its UUID) and RAPL for its
+    host, the user's watts where no counter can be read, and `unavailable` with the reason otherwise."""
+
+    def make(device: str, *, synchronize, clock) -> energy.Meter:
+        return energy.meter_for(device, synchronize=synchronize, cpu_watts=cpu_watts, gpu_watts=gpu_watts,
+                                gpu_uuid=devices.uuid(device), clock=clock)
+
+    return make
+
+
+def energy_facts(meter: energy.Meter | None) -> dict[str, DeviceEnergy] | None:
+    """The meter's figures per device as the record keeps them (watts are derived when results are read)."""
+    if meter is None:
+        return None
+    return {device: DeviceEnergy(method=r["method"], joules=r["joules"], seconds=r["seconds"],
+                                 windows=r["windows"], window_joules=tuple(r["window_joules"]), source=r["source"],
+                                 reason=r["reason"], note=r["note"])
+            for device, r in meter.result().items()}
 
 
 @dataclass
@@ -156,17 +185,24 @@ def _count(tally: Tally, losses: list, block_seconds: float) -> None:
     tally.loss_curve.append((tally.steps, sum(finite) / len(finite) if finite else None))
 
 
-def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
+def _train(cell, data, net, base, clock, progress, step_factory, new_meter: MeterFactory) -> Record:
     started = time.time()
     load = LoadMeter()
     load.start()
     devices.reset_peak_memory(cell.device)
     prep = prepare(cell, data, net)
     step = step_factory(prep.net, prep.optimizer, host_loss=cell.pipeline == "tutorial")
-    warm_seconds, probed = warm_up(cell, prep, step, clock)
-    used = threads.fastest(probed) if probed else (cell.threads or devices.default_threads())
-    with devices.cpu_threads(used):
-        tally, sample, timer = _timed(cell, data, prep, step, clock, progress, warm_seconds)
+    # opened before warm-up: finding and opening the counters (NVML's init, the powercap scan) is off the clock
+    meter = new_meter(cell.device, synchronize=lambda: devices.synchronize(cell.device), clock=clock)
+    try:
+        warm_seconds, probed = warm_up(cell, prep, step, clock)
+        used = threads.fastest(probed) if probed else (cell.threads or devices.default_threads())
+        with devices.cpu_threads(used):
+            tally, sample, timer = _timed(cell, data, prep, step, clock, progress, warm_seconds, meter)
+        used_energy = energy_facts(meter)
+    finally:
+        if meter is not None:
+            meter.close()
     timing = Timing(
         clock=timer.source, warmup_steps=cell.warmup_steps, warmup_seconds=warm_seconds, steps=tally.steps,
         samples=tally.steps * cell.batch_size, epochs=tally.steps / prep.batches.steps_per_epoch,
@@ -179,11 +215,14 @@ def _train(cell, data, net, base, clock, progress, step_factory) -> Record:
         status, message = "diverged", f"loss became {tally.diverged_loss} at step {tally.diverged_at}"
     return Record(status=status, message=message, created_utc=_now(), timing=timing,
                   accuracy_curve=tuple(tally.curve), loss_curve=tuple(tally.loss_curve),
-                  memory=devices.peak_memory(cell.device), load=load.stop(), **base)
+                  memory=devices.peak_memory(cell.device), load=load.stop(), energy=used_energy, **base)
 
 
-def _timed(cell, data, prep, step, clock, progress, warm_seconds) -> tuple[Tally, StepSample, StepClock]:
-    """The timed blocks, with checkpoints between them, until the budget is spent or the loss diverges."""
+def _timed(cell, data, prep, step, clock, progress, warm_seconds,
+           meter: energy.Meter | None = None) -> tuple[Tally, StepSample, StepClock]:
+    """The timed blocks, with checkpoints between them, until the budget is spent or the loss diverges. Each
+    block is one energy window: the meter reads its counters before the block's first clock read and after its
+    last, so evaluation and warm-up fall outside every window."""
     schedule = Schedule(cell.budget, cell.budget.total_steps(len(data.train_labels), cell.batch_size),
                         cell.eval_points)
     timer = devices.step_clock(cell.device, clock)
@@ -194,7 +233,11 @@ def _timed(cell, data, prep, step, clock, progress, warm_seconds) -> tuple[Tally
     note = f"acc {checkpoint(cell, prep, tally, clock):.1%}" if cell.eval_points else ""
     batches = iter(prep.batches)
     while (n := schedule.next_block(tally.steps, tally.seconds, estimate, provisional)) > 0:
+        if meter is not None:
+            meter.start()
         losses, step_seconds, block_seconds = run_block(step, batches, n, timer)
+        if meter is not None:
+            meter.stop()
         sample.extend(step_seconds)
         _count(tally, losses, block_seconds)
         estimate, provisional = block_seconds / n, False

@@ -7,7 +7,8 @@ devices, as the tutorial trains; and *each at its best*, each device's fastest c
 width across thread counts and --tune variants. Speedup = GPU images/s / CPU images/s (timed images over timed
 seconds), with a 95% interval from resampling each cell's blocks. The claim holds in a comparison when the
 interval lies below THRESHOLD, fails when it lies above; a cell with too few blocks, a noisy pace or a busy
-machine cannot decide either way (inconclusive, with the reason).
+machine cannot decide either way (inconclusive, with the reason). Where both cells of a pair have energy read from
+a counter, the pair also gets the GPU's joules per image over the CPU's (per_joule); estimates get no ratio.
 """
 
 from __future__ import annotations
@@ -115,6 +116,32 @@ def status_of(p: pd.DataFrame) -> str:
     return "holds" if found == {"holds"} else "inconclusive"
 
 
+MEASURED = ("nvml", "rapl")  # energy read from a counter; an estimate or an unavailable figure makes no ratio
+ENERGY_PAIR_COLUMNS = ["comparison", "device", "device_name", M, BASE_M, "cross_machine", "pipeline", "batch_size",
+                       "width", "joules_per_image", "base_joules_per_image", "energy_ratio", "energy_method",
+                       "base_energy_method", "host_joules_per_image", "host_energy_method", "energy_ratio_with_host"]
+
+
+def per_joule(p: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """The judged pairs a sentence may rest on (evidence) whose two cells both have measured energy: the GPU's
+    joules per image over the CPU's, and, where its host's CPU packages were measured too, with those added."""
+    rows = []
+    if p.empty or "energy_method" not in df:
+        return pd.DataFrame(columns=ENERGY_PAIR_COLUMNS)
+    for _, q in evidence(p).iterrows():
+        g, c = df.loc[q["row"]], df.loc[q["base_row"]]
+        gj, cj = g["joules_per_image"], c["joules_per_image"]
+        if not (g["energy_method"] in MEASURED and c["energy_method"] in MEASURED and gj > 0 and cj > 0):
+            continue
+        host = g["host_joules_per_image"] if g["host_energy_method"] in MEASURED else None
+        rows.append({**{k: q[k] for k in ENERGY_PAIR_COLUMNS[:9]}, "joules_per_image": gj,
+                     "base_joules_per_image": cj, "energy_ratio": gj / cj, "energy_method": g["energy_method"],
+                     "base_energy_method": c["energy_method"], "host_joules_per_image": host,
+                     "host_energy_method": g["host_energy_method"] if host is not None else None,
+                     "energy_ratio_with_host": (gj + host) / cj if host is not None else None})
+    return pd.DataFrame(rows, columns=ENERGY_PAIR_COLUMNS)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Every judged comparison; bench.sentences puts them into words."""
@@ -123,6 +150,7 @@ class Verdict:
     pairs: pd.DataFrame  # one row per comparison, as written and at their best, with regime and outcome
     threshold: float = THRESHOLD
     baseline: str = BASELINE
+    energy: pd.DataFrame | None = None  # per_joule: pairs with measured energy on both devices
 
     def of(self, comparison: str, regime_name: str | None = None) -> pd.DataFrame:
         """The comparisons of one kind (and regime), same-machine ones where there are any (evidence)."""
@@ -142,4 +170,4 @@ def judge(df: pd.DataFrame, baseline: str = BASELINE, threshold: float = THRESHO
         written = pairing.pairs(df[df["variant"] == ""], baseline)
         p = pd.concat([judged(written, df, AS_WRITTEN, threshold),
                        judged(pairing.best_pairs(df, baseline), df, AT_BEST, threshold)], ignore_index=True)
-    return Verdict(kinds, p, threshold, baseline)
+    return Verdict(kinds, p, threshold, baseline, per_joule(p, df))

@@ -7,7 +7,7 @@
 # no network and no install step (it runs from the checkout with PYTHONPATH=.). Stages run in order of what
 # they are for; each has its own time limit, cut to what is left of the whole, and a failing stage does not
 # stop the others. OUTDIR/summary.txt lists each stage's exit status and seconds; OUTDIR/figures.txt the
-# figures (tables, eager vs cudagraph, the fastest tuned cell, the timing cross-checks).
+# figures (tables, eager vs cudagraph, the fastest tuned cell, the timing cross-checks, energy per image).
 set -u
 out=${1:?usage: scripts/gpu-check.sh OUTDIR}
 cd "$(dirname "$0")/.."
@@ -41,6 +41,8 @@ stage() {  # stage NAME LIMIT_SECONDS COMMAND...
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1
   $py -c 'import torch,torchvision;print("torch",torch.__version__,"cuda",torch.version.cuda,"cudnn",torch.backends.cudnn.version(),"torchvision",torchvision.__version__,"gpus",torch.cuda.device_count())'
   echo "cpu cores: $(nproc)"
+  $py -c 'import pynvml; pynvml.nvmlInit(); print("nvidia-ml-py: NVML", pynvml.nvmlSystemGetDriverVersion())' 2>&1 | tail -1
+  ls /sys/class/powercap 2>&1 | head -3
 } >"$out/machine.txt" 2>&1
 tee -a "$summary" <"$out/machine.txt"
 
@@ -71,5 +73,7 @@ BENCH_SECONDS=0.3 stage benchmarks 100 $py -m pytest -q -p no:cacheprovider --be
 stage report 40 $py -m bench report "$out/run-default" "$out/grid" "$out/benchmarks.json" \
   --reports "$out/reports" --name gpu-check
 stage figures 20 $py scripts/gpu_summary.py "$out"
+# 7. energy: joules per image of the tutorial configuration and of the fastest tuned GPU cell, with their methods
+stage energy 15 $py scripts/gpu_summary.py "$out" energy
 cp "$out/figures.log" "$out/figures.txt" 2>/dev/null
 echo "total $(( $(date +%s) - start ))s" | tee -a "$summary"

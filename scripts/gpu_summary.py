@@ -1,6 +1,7 @@
 """Print the figures a GPU check exists to produce, from the folder scripts/gpu-check.sh filled.
 
     python3 scripts/gpu_summary.py OUTDIR                                   # after scripts/gpu-check.sh OUTDIR
+    python3 scripts/gpu_summary.py OUTDIR energy                            # only the energy figures
     python3 scripts/gpu_summary.py reports/reference/h200-2026-11-27/results  # a committed reference
 """
 
@@ -12,6 +13,39 @@ from pathlib import Path
 
 from bench import pairing, sidebyside, terminal
 from bench.results import load
+
+
+ENERGY = ["device", "pipeline", "batch_size", "width", "tune", "energy_method", "joules_per_image", "watts",
+          "host_energy_method", "host_joules_per_image"]
+
+
+def energy(out: Path) -> None:
+    """Joules per image for the tutorial configuration (the default run, on both devices) and for the GPU's
+    fastest tuned cell (the short grid), each with its method; the reason where a figure is unavailable."""
+    print("== energy: joules per image over the timed blocks (method; a GPU's host CPU packages apart)")
+    for folder, pick in (("run-default", _tutorial), ("grid", _fastest_tuned_gpu)):
+        if not (out / folder).is_dir():
+            print(f"{folder}: not run")
+            continue
+        rows = pick(load([out / folder]))
+        if rows.empty:
+            print(f"{folder}: no such ok cell")
+            continue
+        print(f"-- {folder}\n" + rows[ENERGY].to_string(index=False))
+        for _, r in rows.iterrows():
+            for device, fig in (r["energy"] or {}).items():
+                if fig.get("method") == "unavailable" or fig.get("note"):
+                    print(f"   {r['device']} cell, {device}: {fig.get('reason') or fig.get('note')}")
+
+
+def _tutorial(df):
+    ok = df[df.status == "ok"]
+    return ok[(ok.pipeline == "tutorial") & (ok.batch_size == 4) & (ok.width == 1) & (ok.tune == "")]
+
+
+def _fastest_tuned_gpu(df):
+    tuned = df[(df.status == "ok") & (df.device_kind == "cuda") & (df.tune != "")]
+    return tuned.loc[[tuned.images_per_s.idxmax()]] if len(tuned) else tuned
 
 
 def main(out: Path) -> None:
@@ -60,4 +94,9 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    if sys.argv[2:] == ["energy"]:
+        energy(Path(sys.argv[1]))
+    else:
+        main(Path(sys.argv[1]))
+        print()
+        energy(Path(sys.argv[1]))

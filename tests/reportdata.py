@@ -113,3 +113,28 @@ def many(count: int) -> list[Record]:
                             r = replace(r, cell=replace(r.cell, variant=variant, tune=("channels_last",)))
                         out.append(r)
     return out[:count]
+
+
+NO_RAPL = "no RAPL counters at /sys/class/powercap (a virtual machine usually has none)"
+
+
+def figure(r: Record, method: str, watts: float | None = None, reason: str = "", source: str = ""):
+    """One device's energy over r's blocks: a constant `watts` in every window (None: unavailable)."""
+    from bench.records import DeviceEnergy
+
+    blocks = r.timing.blocks
+    seconds = sum(s for _, s in blocks)
+    known = method != "unavailable"
+    source = source or {"rapl": "RAPL package-0", "nvml": "NVML total energy, GPU 0",
+                        "estimate": f"--cpu-watts {watts:g}" if known else ""}.get(method, "")
+    return DeviceEnergy(method, joules=watts * seconds if known else None, seconds=seconds, windows=len(blocks),
+                        window_joules=tuple(watts * s for _, s in blocks) if known else (), source=source,
+                        reason=reason or (NO_RAPL if method == "unavailable" else ""))
+
+
+def with_energy(r: Record, own: tuple, host: tuple | None = None) -> Record:
+    """r with energy for its device (own = (method, watts[, reason])) and, for a GPU cell, its host CPU."""
+    energy = {r.cell.device: figure(r, *own)}
+    if host is not None:
+        energy["cpu"] = figure(r, *host)
+    return replace(r, energy=energy)

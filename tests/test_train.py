@@ -52,8 +52,9 @@ def test_eval_none_skips_accuracy(tiny):
 
 
 def test_warmup_is_undone_so_counted_samples_are_all_the_training(tiny):
-    a = train(make_cell(warmup_steps=0, budget=Budget.parse("12steps")), tiny, ENV, "run")
-    b = train(make_cell(warmup_steps=7, budget=Budget.parse("12steps")), tiny, ENV, "run")
+    # a fake clock, so both runs cut their steps into the same blocks (block sizes follow measured step times)
+    a = train(make_cell(warmup_steps=0, budget=Budget.parse("12steps")), tiny, ENV, "run", clock=FakeClock(0.001))
+    b = train(make_cell(warmup_steps=7, budget=Budget.parse("12steps")), tiny, ENV, "run", clock=FakeClock(0.001))
     assert [s for s, _ in a.loss_curve] == [s for s, _ in b.loss_curve]
     assert [v for _, v in a.loss_curve] == pytest.approx([v for _, v in b.loss_curve], rel=1e-6)
     assert a.accuracy_curve[-1].accuracy == b.accuracy_curve[-1].accuracy
