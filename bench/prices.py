@@ -47,23 +47,27 @@ def price_for(prices: dict[str, float], device: str) -> float | None:
     return prices.get(device.split(":")[0])
 
 
+def _cells(df: pd.DataFrame, target: float | None):
+    """The ok cells, labelled, each with its configuration's target accuracy and its accuracy curve."""
+    ok = usable(df)
+    if ok.empty:
+        return
+    ok = ok.assign(label=labels(ok))
+    goals = targets(df, target)
+    for _, r in ok.iterrows():
+        yield r, goals.get(config_of(r)), r["accuracy_curve"] if isinstance(r["accuracy_curve"], list) else []
+
+
 def costs(df: pd.DataFrame, prices: dict[str, float], target: float | None = None) -> pd.DataFrame:
     """One row per ok cell: epoch seconds (full batches x median step), time to the target accuracy
     (training seconds, evaluation excluded) and, where a price is known, what each costs."""
-    ok = usable(df)
-    if ok.empty:
-        return pd.DataFrame(columns=COLUMNS)
-    ok = ok.assign(label=labels(ok))
-    goals = targets(df, target)
     rows = []
-    for _, r in ok.iterrows():
+    for r, goal, curve in _cells(df, target):
         price = price_for(prices, r["device"])
         train_size = r.get("train_size")
         epoch = None
         if isinstance(train_size, (int, float)) and not pd.isna(train_size) and train_size > 0:
             epoch = steps_per_epoch(int(train_size), int(r["batch_size"])) * r["batch_size"] / r["images_per_s"]
-        goal = goals.get(config_of(r))
-        curve = r["accuracy_curve"] if isinstance(r["accuracy_curve"], list) else []
         tta = time_to_accuracy(curve, goal) if goal is not None else None
         rows.append({
             "label": r["label"], "device": r["device"], MACHINE: r[MACHINE], "dataset": r["dataset"],
@@ -107,16 +111,9 @@ def how(figure: dict | None) -> str:
 def energies(df: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
     """One row per ok cell: joules per timed image, average watts and joules to the target accuracy for its
     device, how each was obtained, and, for a GPU cell, its host CPU packages' figures beside them."""
-    ok = usable(df)
-    if ok.empty:
-        return pd.DataFrame(columns=ENERGY_COLUMNS)
-    ok = ok.assign(label=labels(ok))
-    goals = targets(df, target)
     rows = []
-    for _, r in ok.iterrows():
+    for r, goal, curve in _cells(df, target):
         figures = r["energy"] if isinstance(r["energy"], dict) else {}
-        goal = goals.get(config_of(r))
-        curve = r["accuracy_curve"] if isinstance(r["accuracy_curve"], list) else []
         by_step = r["energy_by_step"] if isinstance(r["energy_by_step"], list) else None
         gpu = r["device"] != "cpu"
         rows.append({
