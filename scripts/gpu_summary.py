@@ -21,8 +21,9 @@ from bench.errors import UserError
 from bench.results import load
 
 
-FORMATS = {"images_per_s": "{:,.0f}".format, "step_ms": "{:.3f}".format, "width": "{:g}".format,
-           "peak_fraction": lambda v: "-" if pd.isna(v) else f"{v:.1%}"}
+RATE, PERCENT = "{:,.0f}".format, "{:.1%}".format
+FORMATS = {"images_per_s": RATE, "eager_images_per_s": RATE, "tuned_images_per_s": RATE, "step_ms": "{:.3f}".format,
+           "width": "{:g}".format, "peak_fraction": PERCENT, "eager_peak": PERCENT, "tuned_peak": PERCENT}
 
 
 def results_folder(out: Path) -> Path:
@@ -124,11 +125,14 @@ def cells(df: pd.DataFrame) -> list[str]:
     lines = [f"== every cell: {len(df)} ({df.status.value_counts().to_dict()})",
              ok[cols].sort_values(["device", "pipeline", "tune", "width", "batch_size", "threads"]).to_string(
                  index=False, formatters=FORMATS, na_rep="-")]
-    side = sidebyside.pairs(df)
+    # pairs within one run's budget and thread count: the check measures some configurations in several stages
+    side = [sidebyside.pairs(g).assign(budget=budget) for (budget, _), g in df.groupby(["budget", "threads"])]
+    side = pd.concat([p for p in side if len(p)]) if any(len(p) for p in side) else pd.DataFrame()
     if len(side):
         lines += ["", "== eager vs tuned (images/s, tuned/eager [95% CI], % of peak)",
-                  side[["device", "pipeline", "batch_size", "width", "tune", "eager_images_per_s",
-                        "tuned_images_per_s", "gain_text", "eager_peak", "tuned_peak"]].to_string(index=False)]
+                  side[["device", "pipeline", "batch_size", "width", "budget", "tune", "eager_images_per_s",
+                        "tuned_images_per_s", "gain_text", "eager_peak", "tuned_peak"]].to_string(
+                      index=False, formatters=FORMATS, na_rep="-")]
     return lines
 
 
