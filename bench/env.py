@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import platform
+import re
 import subprocess
 import sys
 from functools import lru_cache
@@ -28,14 +29,24 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
     return None
 
 
+COMMIT_ENV = "BENCH_COMMIT"  # the commit of a copy of the tree without .git (scripts/gpu-check.sh passes it on)
+DIRTY_ENV = "BENCH_DIRTY"  # 1 or 0: whether that copy's tracked files had uncommitted changes
+_SHA = re.compile(r"[0-9a-f]{7,64}")
+
+
 def git_commit() -> Git:
-    """The project's commit and whether the tree had uncommitted changes; nulls outside a git checkout."""
-    commit = _run(["git", "rev-parse", "HEAD"], PROJECT_ROOT)
-    dirty = None
+    """The project's commit and whether the tree had uncommitted changes. Without a git checkout of this very
+    folder (a copy of the tree, as a lent GPU machine gets, or one inside another repository): BENCH_COMMIT and
+    BENCH_DIRTY, as the GPU check's caller set them. commit is null unless it is a hex hash, dirty unless 1 or 0."""
+    top = _run(["git", "rev-parse", "--show-toplevel"], PROJECT_ROOT)
+    commit = _run(["git", "rev-parse", "HEAD"], PROJECT_ROOT) if top and Path(top).resolve() == PROJECT_ROOT else None
     if commit:
         status = _run(["git", "status", "--porcelain", "--untracked-files=no"], PROJECT_ROOT)
-        dirty = bool(status) if status is not None else None
-    return Git(commit, dirty)
+        return Git(commit, bool(status) if status is not None else None)
+    given = os.environ.get(COMMIT_ENV, "").strip().lower()
+    if not _SHA.fullmatch(given):
+        return Git()
+    return Git(given, {"1": True, "0": False}.get(os.environ.get(DIRTY_ENV, "").strip()))
 
 
 def machine_id() -> str | None:

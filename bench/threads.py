@@ -14,6 +14,7 @@ from bench import devices
 PROBE_SECONDS = 0.15  # per candidate thread count, about
 PROBE_MIN_STEPS = 3
 PROBE_MAX_STEPS = 200
+GIVE_UP = 1.5  # fewer threads than a count this much slower than the best so far are not tried
 
 
 def candidates(cores: int) -> list[int]:
@@ -27,13 +28,15 @@ def candidates(cores: int) -> list[int]:
 
 def probe(step: Callable, batches: Iterator, counts: list[int], clock: Callable[[], float],
           step_seconds: float | None, device: str = "cpu") -> dict[int, float]:
-    """Seconds per step at each thread count: one untimed step after switching (the pool spins up), then
-    about PROBE_SECONDS of steps. step_seconds, a rough estimate, sizes the probe."""
+    """Seconds per step at each thread count, most threads first: one untimed step after switching (the pool
+    spins up), then about PROBE_SECONDS of steps. Once a count is GIVE_UP times slower than the best so far,
+    fewer threads are not tried (a large batch only gets slower with fewer, and each try costs steps).
+    step_seconds, a rough estimate, sizes the probe."""
     steps = PROBE_MIN_STEPS
     if step_seconds and step_seconds > 0:
         steps = max(PROBE_MIN_STEPS, min(PROBE_MAX_STEPS, int(PROBE_SECONDS / step_seconds)))
-    out = {}
-    for n in counts:
+    out: dict[int, float] = {}
+    for n in sorted(counts, reverse=True):
         with devices.cpu_threads(n):
             step(*next(batches))
             devices.synchronize(device)
@@ -42,6 +45,8 @@ def probe(step: Callable, batches: Iterator, counts: list[int], clock: Callable[
                 step(*next(batches))
             devices.synchronize(device)
             out[n] = (clock() - t0) / steps
+        if out[n] > GIVE_UP * min(out.values()):
+            break
     return out
 
 

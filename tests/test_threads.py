@@ -71,3 +71,9 @@ def test_an_auto_cell_records_its_probe_and_trains_at_the_fastest(tiny, monkeypa
 def test_a_fixed_count_is_not_probed(tiny):
     r = train(make_cell(threads=1, budget=Budget.parse("4steps")), tiny, Environment(), "run")
     assert r.timing.threads == 1 and r.timing.thread_probe == {}
+
+
+def test_the_probe_stops_trying_fewer_threads_once_they_are_much_slower():
+    clock = ThreadClock({16: 0.10, 8: 0.16, 4: 0.30, 2: 0.6, 1: 1.2})  # a large batch: halving threads hurts
+    seconds = threads.probe(clock.step, itertools.repeat(()), [1, 2, 4, 8, 16], clock, step_seconds=0.1)
+    assert list(seconds) == [16, 8] and threads.fastest(seconds) == 16  # 8 threads: 1.6x slower, stop there
