@@ -15,6 +15,7 @@ from bench.errors import UserError, one_line
 
 DATASETS = ("auto", "cifar10", "fashion-mnist", "synthetic")
 DEFAULT_DATA_DIR = "./data"
+CACHE_ENV = "BENCH_SYNTHETIC_CACHE"  # a folder where the synthetic set is kept once generated (the GPU check sets it)
 DEFAULT_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"  # where Debian's dataset-fashion-mnist puts it
 
 CIFAR10_FOLDER = "cifar-10-batches-py"  # torchvision's name for the extracted archive
@@ -164,7 +165,7 @@ def download(name: str, data_dir: str | Path | None) -> Path:
 
 
 def _synthetic(seed: int, reason: str) -> Dataset:
-    train_x, train_y, test_x, test_y = synthetic.generate(seed)
+    train_x, train_y, test_x, test_y = synthetic.cached(seed, os.environ.get(CACHE_ENV))
     source = f"generated in memory (seed={seed})"
     return Dataset("synthetic", train_x, train_y, test_x, test_y, synthetic.CLASSES, source, reason)
 

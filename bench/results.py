@@ -54,7 +54,9 @@ def to_frame(records: Iterable[Record]) -> pd.DataFrame:
     named = machines.names(prints)
     for r, f in zip(rows, prints):
         r["machine"] = named[f]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    # whole numbers stay whole where some cells have none (an unsupported cell trained at no thread count)
+    return df.astype({"threads": "Int64", "blocks": "Int64"})
 
 
 def blocks(r: Record) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -121,6 +123,9 @@ def _sample(bank: torch.Tensor, labels: torch.Tensor, spec: SyntheticSpec, g: to
     return out
 
 
+CACHE_VERSION = 1  # raise when generate() changes what it makes, so old cached sets are not read
+
+
 def generate(seed: int, spec: SyntheticSpec = SyntheticSpec()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Train images, train labels, test images, test labels (uint8 NHWC, int64); equal seeds give equal arrays."""
     bank = _shifted_bank(_class_templates(spec, _seeded(seed, 0)), spec)
@@ -130,3 +135,28 @@ def generate(seed: int, spec: SyntheticSpec = SyntheticSpec()) -> tuple[np.ndarr
         labels = (torch.arange(n) % spec.num_classes)[torch.randperm(n, generator=g)]  # balanced to within one
         out += [_sample(bank, labels, spec, g), labels.numpy().astype(np.int64)]
     return out[0], out[1], out[2], out[3]
+
+
+def cached(seed: int, folder: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """generate(seed), kept in folder (when given) as plain arrays, so a series of runs (the GPU check's nine)
+    generates it once. A file that is not exactly those arrays is ignored and written again."""
+    if not folder:
+        return generate(seed)
+    path = Path(folder) / f"synthetic-{seed}-v{CACHE_VERSION}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = tuple(f[k] for k in ("train_x", "train_y", "test_x", "test_y"))
+        if all(a.dtype == b for a, b in zip(arrays, (np.uint8, np.int64, np.uint8, np.int64))):
+            return arrays
+    except (OSError, ValueError, KeyError):
+        pass
+    arrays = generate(seed)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **dict(zip(("train_x", "train_y", "test_x", "test_y"), arrays)))
+        os.replace(tmp, path)  # whole or not at all: a run reading it meanwhile sees the old file or none
+    except OSError:
+        pass  # a cache that cannot be written costs time, not correctness
+    return arrays

@@ -438,3 +438,16 @@ def test_dataset_rejects_inconsistent_arrays():
         Dataset("x", images, labels[:3], images, labels, ("a",), "here", "test")
     with pytest.raises(ValueError, match="test_images"):
         Dataset("x", images, labels, images.astype(np.float32), labels, ("a",), "here", "test")
+
+
+def test_the_synthetic_cache_gives_the_generated_arrays_and_ignores_a_damaged_file(tmp_path, monkeypatch):
+    made = []
+    real = synthetic.generate
+    monkeypatch.setattr(synthetic, "generate", lambda seed: made.append(seed) or real(seed, SMALL))
+    first = synthetic.cached(3, str(tmp_path))
+    again = synthetic.cached(3, str(tmp_path))
+    assert made == [3] and all((a == b).all() for a, b in zip(first, again))  # generated once, then read
+    (cache,) = tmp_path.glob("synthetic-3-*.npz")
+    cache.write_bytes(b"not an npz")
+    assert all((a == b).all() for a, b in zip(synthetic.cached(3, str(tmp_path)), first)) and made == [3, 3]
+    assert not list(tmp_path.glob("*.tmp"))  # written whole, by a rename
