@@ -44,7 +44,7 @@ def summary(df: pd.DataFrame, baseline: str = pairing.BASELINE) -> str:
         return "no results"
     p = pairing.pairs(df, baseline)
     first = p.drop_duplicates("row").set_index("row")  # a cell's own machine's baseline comes first
-    bases = set(p["base_row"])
+    bases = set(pairing.baselines(df, baseline).index)
     machines = multi_machine(df)
     goals = targets(df)
     parts = []

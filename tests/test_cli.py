@@ -103,6 +103,7 @@ def test_tiny_run_writes_records_and_prints_the_table(capsys, tmp_path, fashion)
     assert set(df.pipeline) == {"tutorial", "resident"} and set(df.batch_size) == {4, 8}
     assert (df.images_per_s > 0).all() and df.accuracy.between(0, 1).all()
     assert "fashion-mnist | tutorial | batch 4 | width 1 | eager" in printed.out
+    assert "1.00x (baseline)" in printed.out  # a CPU-only run: each configuration's CPU cell is its baseline
     assert "images/s [95% CI]" in printed.out and str(out / "records.jsonl") in printed.out
     assert "fashion-mnist requested" in printed.err
 
