@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     width = statistics.median((highs - lows) / rates)
     spread = statistics.stdev(rates) / statistics.mean(rates)
     print(f"cell: cpu {args.pipeline} batch {args.batch_size}, budget {args.budget}, threads {args.threads} "
-          f"(used {sorted(set(df['threads']))}), {len(df)} runs in fresh processes, {int(df['blocks'].median())} "
+          f"(used {sorted(set(int(t) for t in df['threads']))}), {len(df)} runs in fresh processes, {int(df['blocks'].median())} "
           f"blocks each")
     print(f"load average before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
           f"busy cells: {int(df['busy'].sum())}")
