@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 from pathlib import Path
 
-from bench import options
-from bench.errors import UserError
+from bench import options, signals
+from bench.errors import Terminated, UserError
 
 EXIT_FAULT = 1  # a run stopped by a fault (a dead DataLoader worker, a lost device); finished records are kept
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 def run_config(args):
@@ -59,6 +61,7 @@ def cmd_run(args) -> int:
     if args.resume and args.out is None:
         raise UserError("--resume needs --out: give the results folder of the run to resume")
     out = Path(args.out) if args.out else default_out_dir()
+    args.out_dir = out  # for main's resume line, should a signal come before or after the cells
     check_writable(out)
     if args.report:
         report.check_writable(args.reports)
@@ -182,19 +185,38 @@ COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare, "data"
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = options.build_parser().parse_args(argv)
-        args.argv = argv
-        return COMMANDS[args.command](args)
-    except UserError as exc:
-        print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OSError as exc:  # a path given on the command line that the file system refuses, caught nowhere else
-        print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    args = None
+    with signals.handled():
+        try:
+            args = options.build_parser().parse_args(argv)
+            args.argv = argv
+            code = COMMANDS[args.command](args)
+            if code == EXIT_INTERRUPTED:  # the run said where it stopped and how to resume
+                return EXIT_TERMINATED if signals.received() == signal.SIGTERM else code
+            signals.check()  # a signal whose exception something printed and dropped still stops us
+            return code
+        except UserError as exc:
+            print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except OSError as exc:  # a path given on the command line that the file system refuses, caught nowhere else
+            print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt as exc:
+            print(f"bench: {_stopped(args, exc)}", file=sys.stderr)
+            return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+def _stopped(args, exc: KeyboardInterrupt) -> str:
+    """One line for Ctrl-C or SIGTERM outside a run's cells: what was kept, and for a run how to resume it."""
+    verb = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+    out = getattr(args, "out_dir", None)
+    if out is None:
+        return verb
+    from bench.writer import RECORDS_FILE
+
+    if not (out / RECORDS_FILE).is_file():
+        return f"{verb} before its first cell was recorded; run the same command again"
+    return _one_line(f"{verb}; the finished cells are recorded in {out}; resume with: {resume_command(args, out)}")
 
 
 def _one_line(text: str) -> str:

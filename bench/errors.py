@@ -32,3 +32,8 @@ def printable(text) -> str:
     \\n, \\u202e), so a results file can neither move the cursor, recolour the screen nor break a line."""
     return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
                          else f"\\u{ord(m.group()):04x}", str(text))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt (bench.signals), so both stop a run the same way:
+    the cell in flight dropped, temporary files removed, one line saying how to resume; exit status 143."""
