@@ -1,17 +1,15 @@
 """A report as plain blocks (headings, paragraphs, tables, figures), rendered to Markdown or self-contained HTML.
 
-The HTML has inline CSS and figures as data URIs: nothing is fetched when it is opened. Files are written atomically.
+The HTML has inline CSS and figures as data URIs: nothing is fetched when it is opened (bench.report writes the
+files, as one folder swapped in whole).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tabulate import tabulate
 
@@ -141,25 +139,6 @@ def to_html(doc: Document, subtitle: str = "") -> str:
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(doc.title)}</title><style>{CSS}</style></head>\n"
             f"<body><main><h1>{inline(doc.title)}</h1>{sub}{nav}\n" + "\n".join(parts) + "\n</main></body></html>\n")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """A reader sees the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 CSS = """

@@ -1,5 +1,6 @@
 """Nothing swallowed: Ctrl-C and SIGTERM stop a run in any phase (a cell, a DataLoader's fork, between cells, the
-report) with exit 130 or 143 and one line saying how to resume."""
+report) with exit 130 or 143 and one line saying how to resume; a report killed at any moment leaves the old report
+or the new one, and no temporary file."""
 
 import os
 import shlex
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 import bench.report
-from bench import runner
+from bench import runner, swap
 from bench.cli import main
 from bench.reading import read_records
 from bench.train import train
@@ -174,3 +175,67 @@ def test_a_ctrl_c_that_something_swallowed_still_stops_the_run(capsys, tmp_path,
     line = the_stop_line(capsys.readouterr().err)
     assert line.startswith("bench: interrupted during cell 2 of 3") and line.endswith("--resume")
     assert len(read_records(tmp_path / "out" / "records.jsonl")) == 1
+
+
+# --- the report, killed ---------------------------------------------------------------------------------------
+
+KILL_IN_RENDER = textwrap.dedent("""
+    import os, signal, sys
+    import bench.document
+    from bench.cli import main
+
+    sig = getattr(signal, sys.argv[1])
+    html = bench.document.to_html
+
+    def to_html(*a, **k):  # figures, CSVs and report.md are written by now; report.html is next
+        os.kill(os.getpid(), sig)
+        return html(*a, **k)
+
+    bench.document.to_html = to_html
+    sys.exit(main(sys.argv[2:]))
+""")
+
+
+@pytest.fixture
+def old_report(tmp_path):
+    """A results folder and its rendered report, and a second run's records added to it."""
+    from tests.conftest import make_record
+    from bench.writer import RecordWriter
+
+    w = RecordWriter(tmp_path / "results")
+    w.append(make_record(batch_size=4))
+    argv = ["report", str(w.dir), "--reports", str(tmp_path / "reports")]
+    assert main(argv) == 0
+    folder = tmp_path / "reports" / "results"
+    w.append(make_record(batch_size=8, device="cuda:0"))
+    return argv, folder, {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("sig,status", [("SIGTERM", 143), ("SIGINT", 130), ("SIGKILL", -9)])
+def test_a_report_killed_mid_render_leaves_the_old_report_whole(old_report, sig, status):
+    """On main: new CSVs and figures beside the old report.html, a hidden temp file per kill, and SIGTERM
+    ended bench without a word."""
+    argv, folder, before = old_report
+    code, err = finish(start([sig, *argv], KILL_IN_RENDER))
+    assert code == status, err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    leftovers = [p.name for p in folder.parent.iterdir() if p.name.startswith(".")]
+    if sig != "SIGKILL":  # a handled signal cleans up; a SIGKILL's leftovers go with the next render
+        assert leftovers == [] and err.strip() == f"bench: {'terminated (SIGTERM)' if status == 143 else 'interrupted'}"
+    assert main(argv) == 0
+    assert [p.name for p in folder.parent.iterdir()] == ["results"]  # the new report, and nothing else
+    assert "cuda:0" in (folder / "report.md").read_text()
+
+
+def test_with_two_renames_a_crash_between_them_is_undone_by_the_next_render(old_report, monkeypatch):
+    argv, folder, before = old_report
+    monkeypatch.setattr(swap, "_exchange", lambda a, b: False)  # a system without renameat2
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    old = folder.with_name(f".{folder.name}.old-{int(dead.stdout)}-abcd")
+    os.rename(folder, old)  # killed after the first rename
+    (folder.parent / f".{folder.name}.new-{int(dead.stdout)}-beef").mkdir()  # and its half-written new version
+    swap.recover(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert [p.name for p in folder.parent.iterdir()] == ["results"]
+    assert main(argv) == 0 and "cuda:0" in (folder / "report.md").read_text()
+    assert [p.name for p in folder.parent.iterdir()] == ["results"]
