@@ -137,7 +137,7 @@ def build(df: pd.DataFrame, config: ReportConfig, warnings: list[str] = (), sour
     blocks += [doc.Heading("Provenance"), doc.Table(headers, rows, "Environment per machine, from the records.")]
     blocks += [doc.Heading("Method"), doc.Bullets(provenance.method_notes(df, config.threshold))]
     title = "Does a GPU pay off for the tutorial CNN?"
-    pairs_csv = v.pairs.drop(columns=["row", "base_row"], errors="ignore").to_csv(index=False)
+    pairs_csv = _csv_safe(v.pairs.drop(columns=["row", "base_row"], errors="ignore")).to_csv(index=False)
     return doc.Document(title, blocks), {"subtitle": subtitle, "cells.csv": _cells_csv(df), "speedups.csv": pairs_csv}
 
 
@@ -147,7 +147,20 @@ def _cells_csv(df: pd.DataFrame) -> str:
     for s in SECTIONS:
         flat[f"breakdown_{s}_ms"] = df["profile"].map(
             lambda p, s=s: p["sections_ms"].get(s) if isinstance(p, dict) and "sections_ms" in p else None)
-    return flat.to_csv(index=False)
+    return _csv_safe(flat).to_csv(index=False)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a cell starting so as a formula
+
+
+def _csv_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula (=HYPERLINK(...), +cmd|..., @SUM(...)) prefixed
+    with a single quote, as OWASP advises for CSV; numbers are left as they are."""
+    def safe(v):
+        return "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
+
+    text = [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype)]
+    return df.assign(**{c: df[c].map(safe) for c in text}) if text else df
 
 
 def write(document: doc.Document, extras: dict, folder: Path) -> Path:
@@ -162,7 +175,7 @@ def write(document: doc.Document, extras: dict, folder: Path) -> Path:
                 (new / image.filename).write_bytes(image.png)
             for name in ("cells.csv", "speedups.csv"):
                 (new / name).write_bytes(extras[name].encode())
-            md = f"{extras['subtitle']}\n\n" + doc.to_markdown(document).split("\n", 2)[2]
+            md = f"{doc.markdown_text(extras['subtitle'])}\n\n" + doc.to_markdown(document).split("\n", 2)[2]
             (new / "report.md").write_bytes((f"# {document.title}\n\n" + md).encode())
             (new / "report.html").write_bytes(doc.to_html(document, extras["subtitle"]).encode())
     except OSError as exc:
