@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
 from pathlib import Path
 
 from bench import options, signals
-from bench.errors import Terminated, UserError
+from bench.errors import Terminated, UserError, printable
 
 EXIT_FAULT = 1  # a run stopped by a fault (a dead DataLoader worker, a lost device); finished records are kept
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (`bench compare ... | head -1`)
 
 
 def run_config(args):
@@ -64,7 +66,7 @@ def cmd_run(args) -> int:
     args.out_dir = out  # for main's resume line, should a signal come before or after the cells
     check_writable(out)
     if args.report:
-        report.check_writable(args.reports)
+        report.check_writable(args.reports, report.run_name(out))
     data = datasets.load(config.dataset, args.data_dir, config.seed)
     config = replace(config, dataset=data.name)
     plan = runner.plan(config, data, out / RECORDS_FILE, resume=args.resume)  # the last check of the input
@@ -96,7 +98,8 @@ def cmd_run(args) -> int:
     print(f"\nresults: {writer.path}  (load with bench.results.load({str(writer.dir)!r}))")
     if args.report:
         try:
-            path = report.render([writer.dir], report.ReportConfig(name=out.name, prices=price_list), args.reports)
+            named = report.ReportConfig(name=report.run_name(out), prices=price_list)
+            path = report.render([writer.dir], named, args.reports)
             print(f"report: {path}")
         except UserError as exc:  # the results are safe; say how to render them later
             print(f"bench: the run is recorded but its report was not written: {exc}; render it with "
@@ -191,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             args = options.build_parser().parse_args(argv)
             args.argv = argv
             code = COMMANDS[args.command](args)
+            sys.stdout.flush()  # a closed pipe is found here, not at exit
             if code == EXIT_INTERRUPTED:  # the run said where it stopped and how to resume
                 return EXIT_TERMINATED if signals.received() == signal.SIGTERM else code
             signals.check()  # a signal whose exception something printed and dropped still stops us
@@ -198,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         except UserError as exc:
             print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
             return EXIT_BAD_INPUT
+        except BrokenPipeError:
+            return _closed_pipe()
         except OSError as exc:  # a path given on the command line that the file system refuses, caught nowhere else
             print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -219,9 +225,21 @@ def _stopped(args, exc: KeyboardInterrupt) -> str:
     return _one_line(f"{verb}; the finished cells are recorded in {out}; resume with: {resume_command(args, out)}")
 
 
+def _closed_pipe() -> int:
+    """The reader of stdout went away: stop quietly, as other Unix tools do, with 128 + SIGPIPE; stdout is
+    pointed at /dev/null so that Python's last flush at exit does not fail too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout with no descriptor (a test's capture): nothing to flush at exit
+        pass
+    return EXIT_CLOSED_PIPE
+
+
 def _one_line(text: str) -> str:
-    """An error is reported on one line even when it quotes a value (a path, say) that holds a line break."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """An error is reported on one line even when it quotes a value (a path, say) that holds a line break, and
+    shows any control character in it (a terminal escape from a file name) rather than obey it."""
+    return printable(text.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 if __name__ == "__main__":
