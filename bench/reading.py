@@ -83,8 +83,8 @@ def _pieces(f, path: Path):
         number += 1
         ended = data.endswith(b"\n")
         if not ended and len(data) > MAX_LINE_BYTES:
-            raise UserError(f"{path}:{number}: a line longer than {MAX_LINE_BYTES >> 20} MiB is not a bench record; "
-                            f"give only files written by `bench run`")
+            raise UserError(f"{path}:{number}: a line longer than {MAX_LINE_BYTES / 2**20:g} MiB is not a bench "
+                            f"record; give only files written by `bench run`")
         yield number, data[:-1] if ended else data, ended
 
 
@@ -140,7 +140,7 @@ def read_benchmark_json(path: str | Path) -> list[Record]:
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); {fix}") from None
     if len(raw) > MAX_DOCUMENT_BYTES:
-        raise UserError(f"{path}: larger than {MAX_DOCUMENT_BYTES >> 20} MiB, so not a pytest-benchmark document "
+        raise UserError(f"{path}: larger than {MAX_DOCUMENT_BYTES / 2**20:g} MiB, so not a pytest-benchmark document "
                         f"of this bench; {fix}")
     if not text.strip():
         raise UserError(f"{path}: empty file; {fix}")

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import warnings
 
 import numpy as np
@@ -15,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bench import reading
 from bench.cli import main
 from bench.errors import UserError
 from bench.results import load
@@ -108,13 +108,6 @@ def test_a_crafted_file_is_one_line_and_exit_2(tmp_path, command, case):
     assert_one_line_exit_2(code, err, path, match)
 
 
-def test_a_line_over_the_bound_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
-    monkeypatch.setattr(reading, "MAX_LINE_BYTES", 4096)
-    path = records_file(tmp_path / "run", mutated(("message",), "x" * 10_000)) / "records.jsonl"
-    with pytest.raises(UserError, match=r"records\.jsonl:1: a line longer than"):
-        load(path)
-
-
 # --- text from records, escaped wherever it goes ------------------------------------------------------------
 
 HOSTILE = {"host": "<script>alert(1)</script>|evil\nhost", "message": "<img src=x onerror=alert(1)>|a\nb",
@@ -145,16 +138,8 @@ def test_report_md_html_and_csv_show_record_text_without_running_it(tmp_path):
         assert len(bars) <= 1, table  # every row of a table has as many cells as its header
     for name in ("cells.csv", "speedups.csv"):
         for row in csv.reader(io.StringIO((folder / name).read_text())):
-            assert not [c for c in row if c[:1] in ("=", "+", "@") or (c[:1] == "-" and not _number(c))], row
+            assert not [c for c in row if re.match(r"[=+@\t\r]|-(?![0-9.]+(e[+-]?[0-9]+)?$)", c)], row
     assert "'=HYPERLINK" in (folder / "cells.csv").read_text() and "'@SUM" in (folder / "cells.csv").read_text()
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 @pytest.mark.parametrize("field,value", [("host", "$\\frac{a}{$"), ("variant", "$x^{$"), ("device", "cuda:$0^{$")])

@@ -4,7 +4,6 @@ cell in flight, concurrent runs share a folder without interleaving lines, and n
 import json
 import multiprocessing
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from bench.reading import read_records
 from bench.writer import RecordWriter
 from tests.conftest import make_record
 from tests.formats import write_fashion
+from tests.processes import finish, start, wait_for_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -209,33 +209,16 @@ def test_sigkill_mid_grid_then_resume_gives_every_cell_exactly_one_record(tmp_pa
         (b, w) for b in (4, 8, 16) for w in (1.0, 2.0)}
 
 
-def wait_for_text(proc, text: bytes, timeout=120.0) -> bytes:
-    """Read proc's stderr until it holds text; fail if the process ends first. Returns what was read."""
-    seen, deadline = b"", time.monotonic() + timeout
-    while text not in seen:
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"no {text!r} on stderr after {timeout} s: {seen[-2000:]!r}")
-        if select.select([proc.stderr], [], [], 0.1)[0]:
-            chunk = os.read(proc.stderr.fileno(), 65536)
-            if not chunk:
-                pytest.fail(f"bench ended (status {proc.wait()}) before saying {text!r}: {seen[-2000:]!r}")
-            seen += chunk
-    return seen
-
-
 def test_sigint_exits_130_with_one_line_saying_how_to_resume(tmp_path, fashion):
     """Deterministic: Ctrl-C is sent once the run says cell 2 has started (its progress bar), and each cell
     trains for 2 s, so it lands inside cell 2 however slow the machine. Before, it was sent after the first
     record appeared, and could land between cells or after the last (`bench: interrupted`, no resume line)."""
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "bench", *[a for a in run_args(fashion, out, "4,8,16", "1", "2s") if a != "--quiet"]]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = start([a for a in run_args(fashion, out, "4,8,16", "1", "2s") if a != "--quiet"])
     seen = wait_for_text(proc, b"[2/3]")
     proc.send_signal(signal.SIGINT)
-    _, rest = proc.communicate(timeout=60)
-    err = (seen + rest).decode()
-    assert proc.returncode == 130, err
+    code, err = finish(proc, seen)
+    assert code == 130, err
     lines = [line for line in err.splitlines() if line.startswith("bench: interrupted")]
     assert "Traceback" not in err and len(lines) == 1, err
     assert lines[0].startswith("bench: interrupted during cell 2 of 3") and "1 of 3 cells are recorded" in lines[0]

@@ -19,29 +19,15 @@ from bench.cli import main
 from bench.reading import read_records
 from bench.train import train
 from tests.formats import write_fashion
+from tests.processes import finish, start, wait_for_text
 from tests.test_faults import faulty_steps
-from tests.test_resume import records_of, run_args, wait_for_text
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from tests.test_resume import records_of, run_args
 
 @pytest.fixture
 def fashion(tmp_path):
     folder = tmp_path / "fm"
     write_fashion(folder, gz=True, n_train=64, n_test=20)
     return folder
-
-
-def start(argv, code=None, **kw):
-    """`python -m bench ARGV`, or python -c CODE ARGV, in its own session (a signal to its group is its own)."""
-    prog = ["-c", code] if code else ["-m", "bench"]
-    return subprocess.Popen([sys.executable, *prog, *map(str, argv)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True, **kw)
-
-
-def finish(proc, seen=b"", timeout=60):
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, (seen + err).decode(errors="replace")
 
 
 def the_stop_line(err: str, verb: str = "interrupted") -> str:

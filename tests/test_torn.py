@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bench.writer
+from bench import reading
 from bench.cli import main
 from bench.errors import UserError
 from bench.reading import read_records
@@ -75,6 +76,14 @@ def test_a_corrupt_line_is_refused_naming_file_and_line_wherever_it_is(tmp_path,
     with pytest.raises(UserError, match=rf"records\.jsonl:2: not a bench record") as err:
         read_records(path)
     assert "\n" not in str(err.value)
+
+
+def test_a_line_over_the_bound_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(reading, "MAX_LINE_BYTES", 4096)
+    path = tmp_path / "records.jsonl"
+    path.write_text(make_record().to_json().replace('"message":""', '"message":"' + "x" * 10_000 + '"') + "\n")
+    with pytest.raises(UserError, match=r"records\.jsonl:1: a line longer than 0.0039\d* MiB is not a bench record"):
+        read_records(path)
 
 
 # --- torn appends never lock a folder -----------------------------------------------------------------------
