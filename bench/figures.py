@@ -214,7 +214,8 @@ def speedup_width(v: verdict.Verdict, max_lines: int = 4) -> Figure | None:
 
 def _profiled(df: pd.DataFrame) -> pd.DataFrame:
     ok = pairing.usable(labelled(df))  # labels from all rows, so every figure names a device alike
-    return ok[ok["profile"].map(lambda p: isinstance(p, dict) and bool(p.get("sections_ms")))]
+    return ok[ok["profile"].map(lambda p: isinstance(p, dict) and isinstance(p.get("sections_ms"), dict)
+                                and sum(p["sections_ms"].get(s, 0.0) for s in SECTIONS) > 0)]  # a bar to draw
 
 
 BREAKDOWN_ROWS = 24  # more cells than this and the bars stop being readable: the table below has them all

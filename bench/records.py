@@ -37,6 +37,10 @@ class DatasetFacts:
     input_shape: tuple[int, ...] = ()  # (C, H, W)
     classes: int | None = None  # number of classes
 
+    def __post_init__(self):
+        _check(all(v is None or v >= 0 for v in (self.train_size, self.test_size)), "sizes must be >= 0")
+        _check(self.classes is None or self.classes >= 1, f"classes must be >= 1, got {self.classes}")
+
 
 @dataclass(frozen=True)
 class ModelFacts:
@@ -48,6 +52,11 @@ class ModelFacts:
     train_flops_per_image: int | None = None  # forward + backward FLOPs per image
     forward_flops_per_image: int | None = None
     flop_counter: str = ""  # how the FLOPs were counted
+
+    def __post_init__(self):
+        _check(self.width is None or self.width > 0, f"width must be > 0, got {self.width}")
+        _check(all(v is None or v >= 0 for v in (self.parameters, self.train_flops_per_image,
+                                                 self.forward_flops_per_image)), "counts must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ class Timing:
                f"blocks must hold [steps >= 1, seconds from {MIN_SECONDS:g} to {MAX_SECONDS:g}]")
         _check(self.steps_per_round is None or self.steps_per_round >= 1, "steps_per_round must be >= 1")
         _check(self.threads is None or self.threads >= 1, "threads must be >= 1")
+        _check(all(k.isascii() and k.isdigit() and int(k) >= 1 and v > 0 for k, v in self.thread_probe.items()),
+               "thread_probe must map thread counts (1, 2, ...) to images/s > 0")
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,8 @@ class AccuracyPoint:
 
     def __post_init__(self):
         _check(0 <= self.accuracy <= 1, f"accuracy must be a fraction in [0, 1], got {self.accuracy}")
-        _check(self.seconds >= 0, f"seconds must be >= 0, got {self.seconds}")
+        _check(0 <= self.seconds <= MAX_SECONDS, f"seconds must be from 0 to {MAX_SECONDS:g}, got {self.seconds}")
+        _check(self.step >= 0 and self.samples >= 0, "step and samples must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,10 @@ CRAFTED = {  # the issue's 17 crafted files, and the ranges it names; what each 
     "infinite step time": (json.dumps(record_dict()).replace("0.011", "1e999") + "\n", "step_seconds[1]"),
     "tiny step time": (mutated(("timing", "step_seconds"), [5e-324, 0.01]), "step_seconds"),
     "block of no time": (mutated(("timing", "blocks"), [[3, 0.0]]), "blocks"),
+    "thread_probe not by count": (mutated(("timing", "thread_probe"), {"": 0}), "thread_probe"),  # ValueError
+    "no classes": (mutated(("dataset", "classes"), 0), "classes must be >= 1"),  # ZeroDivisionError in targets
+    "a checkpoint at 1e308 s": (mutated(("accuracy_curve",), [{"step": 3, "samples": 12, "seconds": 1e308,
+                                                                 "accuracy": 0.5}]), "seconds must be from 0"),
 }
 
 
