@@ -99,9 +99,10 @@ def execute(args, say: Say) -> Outcome:
     if args.resume and args.out is None:
         raise UserError("--resume needs --out: give the results folder of the run to resume")
     out = Path(args.out) if args.out else default_out_dir()
+    args.out_dir = out  # for the command line's resume line, should a signal come before or after the cells
     check_writable(out)
     if args.report:
-        report.check_writable(args.reports)
+        report.check_writable(args.reports, report.run_name(out))
     if args.ray_address is not None and args.executor != "ray":
         raise UserError("--ray-address is for --executor ray: add --executor ray, or drop --ray-address")
     with _session(args) as session:  # before the data: an unreachable cluster fails at once
@@ -131,7 +132,7 @@ def execute(args, say: Say) -> Outcome:
     rendered = None
     if args.report:
         try:
-            rendered = report.render([writer.dir], report.ReportConfig(name=out.resolve().name, prices=price_list),
+            rendered = report.render([writer.dir], report.ReportConfig(name=report.run_name(out), prices=price_list),
                                      args.reports)
         except UserError as exc:  # the results are safe; say how to render them later
             say(f"bench: the run is recorded but its report was not written: {exc}; render it with "

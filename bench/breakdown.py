@@ -38,8 +38,7 @@ def _host_batches(batches) -> Iterator[tuple]:
     """Batches as the pipeline fetches them, before any copy to the device: the tutorial's DataLoader output
     (copied in the h2d section), or the resident pipeline's on-device index selections (nothing to copy)."""
     if isinstance(batches, TutorialBatches):
-        while True:
-            yield from batches.loader
+        yield from batches.host()
     else:
         yield from batches
 

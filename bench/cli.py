@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
-from bench import options
-from bench.errors import UserError
+from bench import options, signals
+from bench.errors import Terminated, UserError, printable
 
 EXIT_FAULT = 1  # a run stopped by a fault (a dead DataLoader worker, a lost device); finished records are kept
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (`bench compare ... | head -1`)
 
 
 def cmd_run(args) -> int:
@@ -123,24 +127,58 @@ COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare, "data"
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    args = None
+    with signals.handled():
+        try:
+            args = options.build_parser().parse_args(argv)
+            args.argv = argv
+            code = COMMANDS[args.command](args)
+            sys.stdout.flush()  # a closed pipe is found here, not at exit
+            if code == EXIT_INTERRUPTED:  # the run said where it stopped and how to resume
+                return EXIT_TERMINATED if signals.received() == signal.SIGTERM else code
+            signals.check()  # a signal whose exception something printed and dropped still stops us
+            return code
+        except UserError as exc:
+            print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except BrokenPipeError:
+            return _closed_pipe()
+        except OSError as exc:  # a path given on the command line that the file system refuses, caught nowhere else
+            print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt as exc:
+            print(f"bench: {_stopped(args, exc)}", file=sys.stderr)
+            return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+def _stopped(args, exc: KeyboardInterrupt) -> str:
+    """One line for Ctrl-C or SIGTERM outside a run's cells: what was kept, and for a run how to resume it."""
+    verb = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+    out = getattr(args, "out_dir", None)
+    if out is None:
+        return verb
+    from bench.writer import RECORDS_FILE
+
+    if not (out / RECORDS_FILE).is_file():
+        return f"{verb} before its first cell was recorded; run the same command again"
+    return _one_line(f"{verb}; the finished cells are recorded in {out}; resume with: {resume_command(args, out)}")
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away: stop quietly, as other Unix tools do, with 128 + SIGPIPE; stdout is
+    pointed at /dev/null so that Python's last flush at exit does not fail too."""
     try:
-        args = options.build_parser().parse_args(argv)
-        args.argv = argv
-        return COMMANDS[args.command](args)
-    except UserError as exc:
-        print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OSError as exc:  # a path given on the command line that the file system refuses, caught nowhere else
-        print(f"bench: error: {_one_line(str(exc))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout with no descriptor (a test's capture): nothing to flush at exit
+        pass
+    return EXIT_CLOSED_PIPE
 
 
 def _one_line(text: str) -> str:
-    """An error is reported on one line even when it quotes a value (a path, say) that holds a line break."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """An error is reported on one line even when it quotes a value (a path, say) that holds a line break, and
+    shows any control character in it (a terminal escape from a file name) rather than obey it."""
+    return printable(text.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench import stats
-from bench.errors import UserError
+from bench.errors import UserError, printable
 from bench.pairing import CELL, latest
 from bench.terminal import fmt_rate
 
@@ -86,6 +86,7 @@ def change_table(c: pd.DataFrame, threshold: float | None = None) -> str:
                      rate(r["new_images_per_s"]) if r["status"] == "ok" else "-",
                      _pct(r["change"]), f"[{_pct(r['low'])}, {_pct(r['high'])}]" if r["status"] == "ok" else "",
                      flag or ("" if r["status"] == "ok" else r["status"])])
+    rows = [[printable(c) for c in row] for row in rows]  # text from records: shown, never obeyed
     return tabulate(rows, headers=["device", "pipeline", "batch", "width", "variant", "threads", "old images/s",
                                    "new images/s", "change", "95% CI", "note"], disable_numparse=True)
 
@@ -95,9 +96,9 @@ def notes(old: pd.DataFrame, new: pd.DataFrame, c: pd.DataFrame) -> list[str]:
     out = []
     hosts_old, hosts_new = set(old["machine"].dropna()), set(new["machine"].dropna())
     if hosts_old and hosts_new and not hosts_old & hosts_new:
-        out.append(f"old and new come from different machines ({', '.join(sorted(hosts_old))}; "
-                   f"{', '.join(sorted(hosts_new))}): changes include the hardware; to list them side by side as "
-                   f"one set use --no-pair")
+        out.append(printable(f"old and new come from different machines ({', '.join(sorted(hosts_old))}; "
+                             f"{', '.join(sorted(hosts_new))}): changes include the hardware; to list them side "
+                             f"by side as one set use --no-pair"))
     return out
 
 

@@ -127,17 +127,17 @@ class CellConfig:
         _positive_int("batch_size", self.batch_size)
         if self.threads is not None:
             _positive_int("threads", self.threads)
-        if not (is_number(self.width) and math.isfinite(self.width) and self.width > 0):
-            raise ValueError(f"width must be a positive number, got {self.width!r}")
+        if not (is_number(self.width) and _finite(self.width) and self.width > 0):
+            raise ValueError(f"width must be a positive number, got {_short(self.width)}")
         object.__setattr__(self, "width", float(self.width))  # width 1 and 1.0 are one cell, with one key
-        if not (is_number(self.lr) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if not (is_number(self.momentum) and math.isfinite(self.momentum) and 0 <= self.momentum < 1):
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if not (is_number(self.lr) and _finite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {_short(self.lr)}")
+        if not (is_number(self.momentum) and _finite(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must be in [0, 1), got {_short(self.momentum)}")
         for name in ("eval_points", "warmup_steps", "workers", "seed"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+                raise ValueError(f"{name} must be a whole number from 0 to 2^63 - 1, got {_short(value)}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -162,7 +162,7 @@ class CellConfig:
             raise ValueError(f"{path} must be an object")
         try:
             return cls.from_dict(value)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ValueError(f"{path} is not a valid cell configuration ({type(exc).__name__}: {exc})") from None
 
     @property
@@ -185,8 +185,23 @@ def is_number(value) -> bool:
 
 
 def _positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COUNT:
+        raise ValueError(f"{name} must be a whole number from 1 to 2^63 - 1, got {_short(value)}")
+
+
+MAX_COUNT = 2**63 - 1  # a count numpy and torch can hold
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from bench import pairing
-from bench.figures import LINESTYLES, MARKERS, PALETTE, WIDE, colors, labelled
+from bench.figures import LINESTYLES, MARKERS, PALETTE, WIDE, colors, labelled, literal_text
 
 
 def _curves(df: pd.DataFrame) -> pd.DataFrame:
@@ -20,6 +20,7 @@ def _config_name(r) -> str:
     return f"{r['pipeline']}, batch {r['batch_size']}, width {r['width']:g}"
 
 
+@literal_text
 def time_to_accuracy(df: pd.DataFrame, targets: dict | None = None, max_panels: int = 8) -> Figure | None:
     """Test accuracy against training seconds: a panel per configuration, a line per device, and the target
     accuracy (the highest every device reached) as a dotted line."""
@@ -60,6 +61,7 @@ def time_to_accuracy(df: pd.DataFrame, targets: dict | None = None, max_panels: 
     return fig
 
 
+@literal_text
 def samples_to_accuracy(df: pd.DataFrame) -> Figure | None:
     """Test accuracy against training images seen: a colour per configuration, a line style per device.
     Devices of one configuration overlap when they learn alike."""

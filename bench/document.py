@@ -1,17 +1,15 @@
 """A report as plain blocks (headings, paragraphs, tables, figures), rendered to Markdown or self-contained HTML.
 
-The HTML has inline CSS and figures as data URIs: nothing is fetched when it is opened. Files are written atomically.
+The HTML has inline CSS and figures as data URIs: nothing is fetched when it is opened. Text from records is
+escaped in both: shown, never run (bench.report writes the files, as one folder swapped in whole).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tabulate import tabulate
 
@@ -75,23 +73,40 @@ def _plain(cell) -> str:
 
 
 def to_markdown(doc: Document) -> str:
-    out = [f"# {doc.title}", ""]
+    out = [f"# {markdown_text(doc.title)}", ""]
     for b in doc.blocks:
         if isinstance(b, Heading):
-            out += ["#" * b.level + " " + b.text, ""]
+            out += ["#" * b.level + " " + markdown_text(b.text), ""]
         elif isinstance(b, Para):
-            out += [f"> {b.text}" if b.style.startswith("verdict") else b.text, ""]
+            out += [f"> {markdown_text(b.text)}" if b.style.startswith("verdict") else markdown_text(b.text), ""]
         elif isinstance(b, Bullets):
-            out += [f"- {item}" for item in b.items] + [""]
+            out += [f"- {markdown_text(item)}" for item in b.items] + [""]
         elif isinstance(b, Table):
             if b.caption:
-                out += [f"*{b.caption}*", ""]
-            rows = [[_plain(c).replace("|", "\\|") for c in r] for r in b.rows]
+                out += [f"*{markdown_text(b.caption)}*", ""]
+            rows = [[_md_cell(_plain(c)) for c in r] for r in b.rows]
             align = ["right" if i in b.numeric else "left" for i in range(len(b.headers))]
-            out += [tabulate(rows, headers=b.headers, tablefmt="github", disable_numparse=True, colalign=align), ""]
+            out += [tabulate(rows, headers=[_md_cell(h) for h in b.headers], tablefmt="github",
+                             disable_numparse=True, colalign=align), ""]
         elif isinstance(b, Image):
-            out += [f"![{b.caption}]({b.filename})", "", f"*{b.caption}*", ""]
+            out += [f"![{markdown_text(b.caption)}]({b.filename})", "", f"*{markdown_text(b.caption)}*", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+_CODE = re.compile(r"(`[^`]+`)")
+
+
+def markdown_text(text) -> str:
+    """Inline text for Markdown, where it may hold text from records (a host name, a message): one line, and
+    outside `code` spans every "<" and "](" escaped, so <script> or <img onerror=...> is shown, never run, and
+    no record can open a link or start a line of its own (a heading, a table row). **bold** and `code` stay."""
+    parts = _CODE.split(" ".join(str(text).splitlines()))
+    return "".join(part if i % 2 else part.replace("<", "&lt;").replace("](", "]\\(")
+                   for i, part in enumerate(parts))
+
+
+def _md_cell(text) -> str:
+    return markdown_text(text).replace("|", "\\|")  # a bar would end the cell
 
 
 def inline(text: str) -> str:
@@ -141,25 +156,6 @@ def to_html(doc: Document, subtitle: str = "") -> str:
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(doc.title)}</title><style>{CSS}</style></head>\n"
             f"<body><main><h1>{inline(doc.title)}</h1>{sub}{nav}\n" + "\n".join(parts) + "\n</main></body></html>\n")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """A reader sees the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 CSS = """

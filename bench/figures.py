@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -14,6 +15,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from bench import pairing, verdict
+from bench.errors import printable
 from bench.labels import labels
 from bench.method import SECTIONS
 
@@ -27,6 +29,12 @@ LINESTYLES = ["-", "--", ":", "-."]
 MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 
+# Labels hold text from records (host names, variants): a "$" there must print as a dollar, not start math
+# text that fails to parse. Every figure is made, and drawn, with math text off.
+literal_text = matplotlib.rc_context({"text.parse_math": False})
+
+
+@literal_text
 def to_png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
@@ -58,6 +66,7 @@ def _plain_log(ax, axis: str, base: int = 10):
         target.set_minor_formatter(NullFormatter())
 
 
+@literal_text
 def throughput(df: pd.DataFrame) -> Figure | None:
     """images/s against batch size (log-log), one line per device and pipeline, a panel per width; cells that
     ended without a result (oom, diverged, error) are marked on the batch axis."""
@@ -143,6 +152,7 @@ def _series(ax, g: pd.DataFrame, x: str, color: str, linestyle: str, marker: str
             markerfacecolor="white", zorder=4)
 
 
+@literal_text
 def headline(v: verdict.Verdict) -> Figure | None:
     """The answer in one picture: GPU/CPU speedup against batch size at width 1, as written and at their best,
     with 95% intervals, the 1x and threshold lines, and the tutorial configuration marked."""
@@ -164,7 +174,7 @@ def headline(v: verdict.Verdict) -> Figure | None:
         label = f"{pipeline} pipeline, {name}"
         label += f", {device} @ {machine}" if len(gpus) > 1 else ""
         label += f" (CPU of {base})" if base != machine else ""
-        _series(ax, g, "batch_size", color, linestyle, marker, label)
+        _series(ax, g, "batch_size", color, linestyle, marker, printable(label))
     tutorial = p[(p["pipeline"] == "tutorial") & (p["batch_size"] == 4)]
     if not tutorial.empty:
         ax.annotate("the tutorial's own\nconfiguration", (4, tutorial["speedup"].max()), xytext=(8, 10),
@@ -176,6 +186,7 @@ def headline(v: verdict.Verdict) -> Figure | None:
     return fig
 
 
+@literal_text
 def speedup_width(v: verdict.Verdict, max_lines: int = 4) -> Figure | None:
     """GPU/CPU speedup against model width, as written and at their best, for up to max_lines batch sizes
     (those measured at the most widths)."""
@@ -203,12 +214,14 @@ def speedup_width(v: verdict.Verdict, max_lines: int = 4) -> Figure | None:
 
 def _profiled(df: pd.DataFrame) -> pd.DataFrame:
     ok = pairing.usable(labelled(df))  # labels from all rows, so every figure names a device alike
-    return ok[ok["profile"].map(lambda p: isinstance(p, dict) and bool(p.get("sections_ms")))]
+    return ok[ok["profile"].map(lambda p: isinstance(p, dict) and isinstance(p.get("sections_ms"), dict)
+                                and sum(p["sections_ms"].get(s, 0.0) for s in SECTIONS) > 0)]  # a bar to draw
 
 
 BREAKDOWN_ROWS = 24  # more cells than this and the bars stop being readable: the table below has them all
 
 
+@literal_text
 def breakdown(df: pd.DataFrame, max_rows: int = BREAKDOWN_ROWS) -> Figure | None:
     """Where a step's time goes, per device and configuration: milliseconds per section, and each section's
     share of the step; the timed (unsynchronized) median step is marked for comparison. At most max_rows cells:

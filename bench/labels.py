@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bench.errors import printable
 from bench.pairing import MACHINE
 
 
@@ -22,7 +23,7 @@ def label(r: pd.Series, show_threads: bool = False, show_machine: bool = False) 
     variant = r.get("variant")
     if isinstance(variant, str) and variant:
         text += f" [{variant}]"
-    return text
+    return printable(text)  # a record's device or host name may hold control characters: shown, not obeyed
 
 
 def labels(df: pd.DataFrame) -> pd.Series:

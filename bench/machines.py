@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from bench.errors import printable
+
 GIB = 2**30
 
 
@@ -50,4 +52,4 @@ def names(fingerprints: list[tuple]) -> dict[tuple, str]:
         else:
             labels = [f"{label} #{i + 1}" for i, label in enumerate(labels)]
         out.update(zip(group, labels))
-    return out
+    return {f: printable(name) for f, name in out.items()}  # a host name may hold control characters

@@ -94,6 +94,17 @@ def count(flag: str, minimum: int = 0, maximum: int | None = None, none_means: i
     return read
 
 
+def folder(flag: str):
+    """A reader of a folder's path: anything but empty (which would put files in the current folder)."""
+
+    def read(text: str) -> str:
+        if not str(text).strip():
+            raise UserError(f"{flag} is empty: give a folder, or leave the flag out for the default")
+        return text
+
+    return read
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="bench", description="Does a GPU pay off for training a small CNN? Measure it on this machine.")
     sub = p.add_subparsers(dest="command", parser_class=Parser, metavar="{run,report,compare,data}")
@@ -188,6 +199,7 @@ def _run_options(r: argparse.ArgumentParser) -> None:
 
 
 def _report_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--reports", default="reports", help="folder that holds reports (default ./reports)")
+    p.add_argument("--reports", default="reports", type=folder("--reports"),
+                   help="folder that holds reports (default ./reports)")
     p.add_argument("--price", action="append", default=[], metavar="DEVICE=PRICE",
                    help="hourly price of a device kind, repeatable: --price cpu=0.19 --price cuda=3.06")

@@ -10,6 +10,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
+from bench import signals
 from bench.config import steps_per_epoch
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -55,16 +56,24 @@ class TutorialBatches:
         generator = torch.Generator().manual_seed(seed)
         # pinned (a tuned path, CUDA only): page-locked batches, copied without blocking the host
         self.loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
-                                 drop_last=True, generator=generator, pin_memory=pinned)
+                                 drop_last=True, generator=generator, pin_memory=pinned,
+                                 worker_init_fn=signals.quiet_worker if workers else None)
         self.non_blocking = pinned
         self.device = device
         self.steps_per_epoch = steps_per_epoch(len(labels), batch_size)
 
-    def __iter__(self) -> Iterator[Batch]:
+    def host(self) -> Iterator[Batch]:
+        """Batches as the DataLoader yields them, on the host, epoch after epoch. Each epoch's workers fork
+        with Ctrl-C and SIGTERM held (bench.signals): a signal then stops the run, never a half-born worker."""
         while True:
-            for inputs, labels in self.loader:
-                yield (inputs.to(self.device, non_blocking=self.non_blocking),
-                       labels.to(self.device, non_blocking=self.non_blocking))
+            with signals.deferred():
+                epoch = iter(self.loader)
+            yield from epoch
+
+    def __iter__(self) -> Iterator[Batch]:
+        for inputs, labels in self.host():
+            yield (inputs.to(self.device, non_blocking=self.non_blocking),
+                   labels.to(self.device, non_blocking=self.non_blocking))
 
 
 class ResidentBatches:

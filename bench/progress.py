@@ -6,6 +6,7 @@ import sys
 
 from tqdm.auto import tqdm
 
+from bench import signals
 from bench.config import CellConfig
 from bench.records import Record
 
@@ -24,8 +25,10 @@ class Bars:
             return
         self.unit = "s" if cell.budget.is_time else "step"
         interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.bar = tqdm(total=None, desc=f"[{index + 1}/{count}] {cell.label}", unit=self.unit,
-                        file=self.stream, leave=True, dynamic_ncols=True, mininterval=0.1 if interactive else 10)
+        with signals.deferred():  # a Ctrl-C now waits until the bar exists, so cell_stopped can end its line
+            self.bar = tqdm(total=None, desc=f"[{index + 1}/{count}] {cell.label}", unit=self.unit,
+                            file=self.stream, leave=True, dynamic_ncols=True,
+                            mininterval=0.1 if interactive else 10)
 
     def progress(self, done: float, total: float, note: str) -> None:
         if self.bar is None:

@@ -1,84 +1,130 @@
 """Reading results: records files (JSON Lines) and pytest-benchmark documents, from files and folders.
 
-Bad input (malformed, foreign or empty files) is a UserError naming the file and line; a line cut short by a
-crash is skipped with a warning.
+Bad input (malformed, foreign or empty files, a FIFO or device where a file is expected, a line over
+MAX_LINE_BYTES) is a UserError naming the file and line; what a crash leaves of an append (bench.torn: a line
+cut short, NUL bytes) is skipped with a warning, wherever it is in the file. A subfolder that cannot be read
+is named in a warning. Nothing here waits on a FIFO or reads past a bound.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Iterable
 
 from bench import pbjson
-from bench.errors import UserError, one_line
+from bench.errors import UserError, one_line, printable
 from bench.records import Record
+from bench.torn import RECORD_START, is_torn  # noqa: F401  (RECORD_START: where it used to live)
+from bench.writer import open_regular
 
-RESULT_PATTERNS = ("*.jsonl", "*.json")  # bench records; pytest-benchmark documents
-RECORD_START = '{"cell":'  # how every line Record.to_json writes begins: a line cut short still does
+RESULT_SUFFIXES = (".jsonl", ".json")  # bench records; pytest-benchmark documents
+MAX_LINE_BYTES = 64 << 20  # a record line; a week-long cell's blocks take a few MB
+MAX_DOCUMENT_BYTES = 256 << 20  # a pytest-benchmark document
 
 
-def record_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand folders to the results files under them; a path that does not exist is bad input."""
+def record_files(paths: Iterable[str | Path], warnings: list[str] | None = None) -> list[Path]:
+    """Expand folders to the results files under them; a path that does not exist is bad input. A subfolder
+    that cannot be read is skipped, and the warning names it."""
     files: list[Path] = []
     for p in map(Path, paths):
         try:
-            files += _results_in(p)
+            files += _results_in(p, warnings)
         except OSError as exc:  # a name too long, a folder we may not enter
             raise UserError(f"cannot read {p}: {exc.strerror or exc}; give a results folder or file") from None
     return files
 
 
-def _results_in(p: Path) -> list[Path]:
+def _results_in(p: Path, warnings: list[str] | None) -> list[Path]:
     if p.is_dir():
-        found = sorted(f for pattern in RESULT_PATTERNS for f in p.rglob(pattern) if f.is_file())
+        def unreadable(exc: OSError) -> None:
+            if exc.filename is None or Path(exc.filename) == p:
+                raise exc
+            _warn(warnings, f"skipped {exc.filename}: cannot read it ({exc.strerror or exc}); results there, "
+                            f"if any, are left out")
+
+        found = sorted(Path(root) / name for root, _, names in os.walk(p, onerror=unreadable)
+                       for name in names if name.endswith(RESULT_SUFFIXES))
         if not found:
             raise UserError(f"no results (*.jsonl or *.json) under {p}: give a folder written by `bench run`")
         return found
-    if p.is_file():
-        return [p]
+    if os.path.lexists(p):
+        return [p]  # a FIFO or a device is refused when read, naming what it is
     raise UserError(f"{p} does not exist: give a results folder or file written by `bench run`")
 
 
-def read_records(path: str | Path, warnings: list[str] | None = None) -> list[Record]:
-    """Read one JSON Lines file of records. A line cut short by a crash (the torn last line of a killed run, or
-    such a line that a later run ended with a newline) is skipped with a warning naming file and line; any
-    other bad line is bad input naming the file and line."""
-    path = Path(path)
+def _open(path: Path, fix: str) -> int:
     try:
-        raw = path.read_bytes()
+        return open_regular(path, os.O_RDONLY)
     except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}; give a results file written by `bench run`") \
-            from None
-    lines = raw.split(b"\n")
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}; {fix}") from None
+
+
+def read_records(path: str | Path, warnings: list[str] | None = None) -> list[Record]:
+    """Read one JSON Lines file of records. What a crash leaves of an append (bench.torn) is skipped with a
+    warning naming file and line; any other bad line is bad input naming the file and line."""
+    path = Path(path)
+    fix = "give a results file written by `bench run`"
     records = []
-    for number, data in enumerate(lines, 1):
-        is_last = number == len(lines)  # only a file not ending in a newline has a non-empty last piece
-        try:
-            line = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if is_last:
-                _warn(warnings, f"{path}:{number}: skipped an incomplete last line (a run was cut short)")
-                continue
-            raise UserError(f"{path}:{number}: not UTF-8 text (byte {exc.start}); "
-                            f"give only files written by `bench run`") from None
-        if not line.strip():
-            continue
-        try:
-            records.append(Record.from_json(line))
-        except (ValueError, TypeError) as exc:
-            if isinstance(exc, json.JSONDecodeError) and (is_last or line.startswith(RECORD_START)):
-                where = "last line" if is_last else "line"
-                _warn(warnings, f"{path}:{number}: skipped an incomplete {where} (a run was cut short)")
-                continue
-            raise UserError(f"{path}:{number}: not a bench record ({one_line(str(exc), 160)}); "
-                            f"remove the line or give only files written by `bench run`") from None
+    try:
+        with os.fdopen(_open(path, fix), "rb") as f:
+            for number, data, ended in _pieces(f, path):
+                records += _read_piece(path, number, data, ended, warnings)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}; {fix}") from None
     return records
+
+
+def _pieces(f, path: Path):
+    """(line number, bytes without the newline, whether a newline ended it) for each line of f, within bounds."""
+    number = 0
+    while data := f.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        ended = data.endswith(b"\n")
+        if not ended and len(data) > MAX_LINE_BYTES:
+            raise UserError(f"{path}:{number}: a line longer than {MAX_LINE_BYTES / 2**20:g} MiB is not a bench "
+                            f"record; give only files written by `bench run`")
+        yield number, data[:-1] if ended else data, ended
+
+
+def _read_piece(path: Path, number: int, data: bytes, ended: bool, warnings) -> list[Record]:
+    # From its first NUL on, a piece is a power cut's zero fill (bench.torn); what comes before it is read as
+    # any line: a record whose newline was lost with the append after it is still a whole record.
+    head, zeros, _ = data.partition(b"\0")
+    torn = _warn_torn if zeros else (lambda *a: None)
+    if not head.strip():
+        torn(warnings, path, number, ended)
+        return []
+    try:
+        line = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}:{number}: not UTF-8 text (byte {exc.start}); "
+                        f"give only files written by `bench run`") from None
+    try:
+        record = Record.from_json(line)
+    except RecursionError:
+        problem = "nested more deeply than any record"
+    except (ValueError, TypeError, OverflowError) as exc:
+        problem = one_line(str(exc), 160)
+    else:
+        torn(warnings, path, number, ended)
+        return [record]
+    if is_torn(head):
+        _warn_torn(warnings, path, number, ended)
+        return []
+    raise UserError(f"{path}:{number}: not a bench record ({problem}); "
+                    f"remove the line or give only files written by `bench run`")
+
+
+def _warn_torn(warnings, path: Path, number: int, ended: bool) -> None:
+    _warn(warnings, f"{path}:{number}: skipped an incomplete {'line' if ended else 'last line'} "
+                    f"(a run was cut short)")
 
 
 def _warn(warnings: list[str] | None, message: str) -> None:
     if warnings is not None:
-        warnings.append(message)
+        warnings.append(printable(message))  # it names files, whose names may hold anything
 
 
 def read_benchmark_json(path: str | Path) -> list[Record]:
@@ -86,17 +132,24 @@ def read_benchmark_json(path: str | Path) -> list[Record]:
     path = Path(path)
     fix = "give a records.jsonl written by `bench run` or a JSON file written by pytest --benchmark-json"
     try:
-        text = path.read_bytes().decode("utf-8")
+        with os.fdopen(_open(path, fix), "rb") as f:
+            raw = f.read(MAX_DOCUMENT_BYTES + 1)
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}; {fix}") from None
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); {fix}") from None
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise UserError(f"{path}: larger than {MAX_DOCUMENT_BYTES / 2**20:g} MiB, so not a pytest-benchmark document "
+                        f"of this bench; {fix}")
     if not text.strip():
         raise UserError(f"{path}: empty file; {fix}")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}); {fix}") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested more deeply than any pytest-benchmark document; {fix}") from None
     problem = pbjson.schema_problem(doc)
     if problem:
         raise UserError(f"{path}: not a pytest-benchmark document ({problem}); {fix}")
@@ -124,7 +177,7 @@ def read_all(paths: Iterable[str | Path], warnings: list[str] | None = None) -> 
     if not paths:
         raise UserError("no results given: name a results folder or file written by `bench run`")
     named = {Path(p) for p in paths}
-    files = record_files(paths)
+    files = record_files(paths, warnings)
     records, skipped = [], []
     for f in files:
         try:

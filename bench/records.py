@@ -16,6 +16,8 @@ from bench.schema import decode, encode
 SCHEMA_VERSION = 2  # 2 added env.bench and machine_id, timing.started_unix/finished_unix, load, energy; 1 reads as 2
 READABLE_VERSIONS = (1, 2)
 STATUSES = ("ok", "oom", "diverged", "unavailable", "unsupported")
+MIN_SECONDS, MAX_SECONDS = 1e-12, 1e9  # the range of a step's or a block's seconds that a record may hold
+MAX_STEP_TIMES, MAX_BLOCKS = 1 << 20, 1 << 21  # a cell keeps 4096 step times; a week-long one has 1.2M blocks
 
 
 def _check(condition: bool, message: str) -> None:
@@ -35,6 +37,10 @@ class DatasetFacts:
     input_shape: tuple[int, ...] = ()  # (C, H, W)
     classes: int | None = None  # number of classes
 
+    def __post_init__(self):
+        _check(all(v is None or v >= 0 for v in (self.train_size, self.test_size)), "sizes must be >= 0")
+        _check(self.classes is None or self.classes >= 1, f"classes must be >= 1, got {self.classes}")
+
 
 @dataclass(frozen=True)
 class ModelFacts:
@@ -46,6 +52,11 @@ class ModelFacts:
     train_flops_per_image: int | None = None  # forward + backward FLOPs per image
     forward_flops_per_image: int | None = None
     flop_counter: str = ""  # how the FLOPs were counted
+
+    def __post_init__(self):
+        _check(self.width is None or self.width > 0, f"width must be > 0, got {self.width}")
+        _check(all(v is None or v >= 0 for v in (self.parameters, self.train_flops_per_image,
+                                                 self.forward_flops_per_image)), "counts must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -71,12 +82,23 @@ class Timing:
     finished_unix: float | None = None  # wall clock after the last timed block
 
     def __post_init__(self):
-        _check(all(s > 0 for s in self.step_seconds), "step_seconds must hold positive numbers")
-        _check(self.steps >= 0 and self.samples >= 0, "steps and samples must be >= 0")
+        _check(len(self.step_seconds) <= MAX_STEP_TIMES and len(self.blocks) <= MAX_BLOCKS,
+               f"step_seconds and blocks hold {len(self.step_seconds)} and {len(self.blocks)} values, more than "
+               f"a record holds ({MAX_STEP_TIMES} and {MAX_BLOCKS})")
+        # a step between a picosecond and 30 years: rates and their sums stay finite, never a warning or inf
+        _check(all(MIN_SECONDS <= s <= MAX_SECONDS for s in self.step_seconds),
+               f"step_seconds must hold positive numbers from {MIN_SECONDS:g} to {MAX_SECONDS:g} seconds")
+        _check(self.steps >= 0 and self.samples >= 0 and self.warmup_steps >= 0,
+               "steps, samples and warmup_steps must be >= 0")
         for name in ("train_seconds", "eval_seconds", "warmup_seconds"):
             value = getattr(self, name)
-            _check(value is None or value >= 0, f"{name} must be >= 0, got {value}")
-        _check(all(n >= 0 and s >= 0 for n, s in self.blocks), "blocks must hold [steps >= 0, seconds >= 0]")
+            _check(value is None or 0 <= value <= MAX_SECONDS, f"{name} must be from 0 to {MAX_SECONDS:g}, got {value}")
+        _check(all(n >= 1 and MIN_SECONDS <= s <= MAX_SECONDS for n, s in self.blocks),
+               f"blocks must hold [steps >= 1, seconds from {MIN_SECONDS:g} to {MAX_SECONDS:g}]")
+        _check(self.steps_per_round is None or self.steps_per_round >= 1, "steps_per_round must be >= 1")
+        _check(self.threads is None or self.threads >= 1, "threads must be >= 1")
+        _check(all(k.isascii() and k.isdigit() and int(k) >= 1 and v > 0 for k, v in self.thread_probe.items()),
+               "thread_probe must map thread counts (1, 2, ...) to images/s > 0")
 
 
 @dataclass(frozen=True)
@@ -90,7 +112,8 @@ class AccuracyPoint:
 
     def __post_init__(self):
         _check(0 <= self.accuracy <= 1, f"accuracy must be a fraction in [0, 1], got {self.accuracy}")
-        _check(self.seconds >= 0, f"seconds must be >= 0, got {self.seconds}")
+        _check(0 <= self.seconds <= MAX_SECONDS, f"seconds must be from 0 to {MAX_SECONDS:g}, got {self.seconds}")
+        _check(self.step >= 0 and self.samples >= 0, "step and samples must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -113,6 +136,14 @@ class Profile:
     section_seconds: dict[str, tuple[float, ...]] = field(default_factory=dict)  # raw, per profiled step
     note: str = ""
     error: str = ""  # why the pass measured nothing (out of memory)
+
+    def __post_init__(self):
+        _check(self.steps >= 0 and self.warmup_steps >= 0, "steps and warmup_steps must be >= 0")
+        _check(all(0 <= v <= MAX_SECONDS * 1e3 for v in self.sections_ms.values())
+               and (self.total_ms is None or 0 <= self.total_ms <= MAX_SECONDS * 1e3),
+               "sections_ms and total_ms must hold milliseconds >= 0")
+        _check(all(0 <= s <= MAX_SECONDS for v in self.section_seconds.values() for s in v),
+               "section_seconds must hold seconds >= 0")
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from bench import document as doc
-from bench import pairing, provenance, sections, sidebyside, verdict
+from bench import pairing, provenance, sections, sidebyside, swap, verdict
 from bench.labels import labels, multi_machine
 from bench.sentences import Words, describe
 from bench.method import SECTIONS
@@ -39,12 +41,39 @@ class ReportConfig:
             raise ValueError(f"target accuracy must be in (0, 1], got {self.target!r}")
 
 
-def check_writable(folder: str | Path) -> None:
-    """Fail before a run trains anything when its report could not be written."""
+def check_writable(folder: str | Path, name: str | None = None) -> None:
+    """Fail before a run trains anything when its report could not be written: the reports folder cannot
+    be written, or its report folder `name` holds something that is not a report (which bench never replaces)."""
     reason = unwritable_reason(folder)
     if reason:
         raise UserError(f"cannot write reports to {folder}: {reason}; choose another with --reports, "
                         f"or skip the report with --no-report")
+    if name is not None:
+        _check_replaceable(Path(folder) / name)
+
+
+REPORT_FILE = re.compile(r"[^/]+\.(png|csv|md|html)|\..+\.tmp")  # what write() puts there (.tmp: older versions')
+
+
+def _check_replaceable(folder: Path) -> None:
+    """A report is rendered into a new folder that then replaces the old one whole: refuse a folder whose
+    contents are not a report's (results, notes, other folders), so no render can ever remove them."""
+    if not os.path.lexists(folder):
+        return
+    if not folder.is_dir() or folder.is_symlink():
+        raise UserError(f"cannot write the report to {folder}: it is not a folder bench made; choose another "
+                        f"--name or --reports")
+    foreign = sorted(e.name for e in os.scandir(folder) if not (e.is_file(follow_symlinks=False)
+                                                                and REPORT_FILE.fullmatch(e.name)))
+    if foreign:
+        listed = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UserError(f"cannot write the report to {folder}: it holds {listed}, which no report holds, and a "
+                        f"report replaces its folder whole; choose another --name or --reports")
+
+
+def run_name(out: str | Path) -> str:
+    """The report name of a run: its results folder's name, `.` and `sub/..` resolved first."""
+    return Path(out).resolve().name or "results"
 
 
 def parse_target(text: str | None) -> float | None:
@@ -115,7 +144,7 @@ def build(df: pd.DataFrame, config: ReportConfig, warnings: list[str] = (), sour
     blocks += [doc.Heading("Provenance"), doc.Table(headers, rows, "Environment per machine, from the records.")]
     blocks += [doc.Heading("Method"), doc.Bullets(provenance.method_notes(df, config.threshold))]
     title = "Does a GPU pay off for the tutorial CNN?"
-    pairs_csv = v.pairs.drop(columns=["row", "base_row"], errors="ignore").to_csv(index=False)
+    pairs_csv = _csv_safe(v.pairs.drop(columns=["row", "base_row"], errors="ignore")).to_csv(index=False)
     return doc.Document(title, blocks), {"subtitle": subtitle, "cells.csv": _cells_csv(df), "speedups.csv": pairs_csv,
                                          "verdict": v, "words": words}
 
@@ -126,20 +155,37 @@ def _cells_csv(df: pd.DataFrame) -> str:
     for s in SECTIONS:
         flat[f"breakdown_{s}_ms"] = df["profile"].map(
             lambda p, s=s: p["sections_ms"].get(s) if isinstance(p, dict) and "sections_ms" in p else None)
-    return flat.to_csv(index=False)
+    return _csv_safe(flat).to_csv(index=False)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a cell starting so as a formula
+
+
+def _csv_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula (=HYPERLINK(...), +cmd|..., @SUM(...)) prefixed
+    with a single quote, as OWASP advises for CSV; numbers are left as they are."""
+    def safe(v):
+        return "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
+
+    text = [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype)]
+    return df.assign(**{c: df[c].map(safe) for c in text}) if text else df
 
 
 def write(document: doc.Document, extras: dict, folder: Path) -> Path:
-    """Write figures, CSVs, report.md and report.html, each atomically; returns report.html's path."""
+    """Write figures, CSVs, report.md and report.html into a new folder that then replaces `folder` whole
+    (bench.swap): a reader, or a render killed at any moment, finds the old report or the new one, never a
+    mix, and no temporary file is left behind. Returns report.html's path."""
+    folder = Path(folder)
+    _check_replaceable(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for image in document.images:
-            doc.write_atomic(folder / image.filename, image.png)
-        for name in ("cells.csv", "speedups.csv"):
-            doc.write_atomic(folder / name, extras[name].encode())
-        md = f"{extras['subtitle']}\n\n" + doc.to_markdown(document).split("\n", 2)[2]
-        doc.write_atomic(folder / "report.md", (f"# {document.title}\n\n" + md).encode())
-        doc.write_atomic(folder / "report.html", doc.to_html(document, extras["subtitle"]).encode())
+        with swap.replacing(folder) as new:
+            for image in document.images:
+                (new / image.filename).write_bytes(image.png)
+            for name in ("cells.csv", "speedups.csv"):
+                (new / name).write_bytes(extras[name].encode())
+            md = f"{doc.markdown_text(extras['subtitle'])}\n\n" + doc.to_markdown(document).split("\n", 2)[2]
+            (new / "report.md").write_bytes((f"# {document.title}\n\n" + md).encode())
+            (new / "report.html").write_bytes(doc.to_html(document, extras["subtitle"]).encode())
     except OSError as exc:
         raise UserError(f"cannot write the report to {folder}: {exc.strerror or exc}; "
                         f"choose a writable folder with --reports") from None

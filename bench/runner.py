@@ -8,13 +8,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from bench import devices
+from bench import devices, signals
 from bench.breakdown import profile_step
 from bench.config import CellConfig, RunConfig
 from bench.data import Dataset
 from bench.devices import Clock
 from bench.env import environment
-from bench.errors import UserError, one_line
+from bench.errors import Terminated, UserError, one_line
 from bench.records import Environment, Record
 from bench.reading import read_records
 from bench.writer import RecordWriter
@@ -34,12 +34,15 @@ class RunStopped(Exception):
     """The run ended before its last cell. Every finished cell's record is on disk; the cell in progress has
     none, so resuming (same arguments, same results folder) measures it and the cells after it."""
 
-    def __init__(self, reason: str, cell: CellConfig, index: int, count: int, finished: int, path: Path):
+    def __init__(self, reason: str, cell: CellConfig | None, index: int, count: int, finished: int, path: Path,
+                 recorded: bool = False):
         self.reason, self.cell, self.index, self.count = reason, cell, index, count
-        self.finished, self.path = finished, path
+        self.finished, self.path, self.recorded = finished, path, recorded
         super().__init__(str(self))
 
     def where(self) -> str:
+        if self.cell is None:
+            return "its first cell"
         return f"cell {self.index + 1} of {self.count} ({self.cell.label})"
 
     def kept(self) -> str:
@@ -47,10 +50,15 @@ class RunStopped(Exception):
 
 
 class Interrupted(RunStopped):
-    """Ctrl-C (KeyboardInterrupt) during a cell."""
+    """Ctrl-C (KeyboardInterrupt) or SIGTERM (Terminated) during a run."""
 
     def __str__(self) -> str:
-        return f"interrupted during {self.where()}, which is dropped; {self.kept()}"
+        verb = "terminated (SIGTERM)" if self.reason == "SIGTERM" else "interrupted"
+        if self.cell is None:
+            return f"{verb} before {self.where()}; {self.kept()}"
+        if self.recorded:  # the signal came as the cell's record landed: the record stands
+            return f"{verb} after {self.where()}, which is recorded; {self.kept()}"
+        return f"{verb} during {self.where()}, which is dropped; {self.kept()}"
 
 
 class CellFailed(RunStopped):
@@ -150,36 +158,50 @@ def run(config: RunConfig, data: Dataset, writer: RecordWriter, hooks: Hooks | N
 
     With breakdown, every ok cell also gets a step-time breakdown (bench.breakdown) from a separate profiling
     pass after its timed training, stored in the record's profile.
-    Ctrl-C raises Interrupted and a fault (RuntimeError or OSError: a dead DataLoader worker, a lost device)
-    raises CellFailed; either way the cell in progress is dropped and the finished records stay on disk.
+    Ctrl-C or SIGTERM, at any moment, raises Interrupted, and a fault (RuntimeError or OSError: a dead
+    DataLoader worker, a lost device, a disk too full for the record) raises CellFailed; either way the cell in
+    progress is dropped and the finished records stay on disk. A cell's record is written with both signals
+    held (bench.signals.deferred), so it lands whole and counted, or not at all.
     `train_cell` replaces train() (tests inject faults with it).
     """
     p = plan if plan is not None else Plan(tuple(config.cells()))
-    env = environment()
-    run_id = writer.dir.name
     todo = {c.key for c in p.todo}
-    finished = len(p.done)
-    records = []
-    for i, cell in enumerate(p.cells):
-        if cell.key not in todo:
-            continue
-        try:
-            if hooks:
-                hooks.cell_started(cell, i, len(p.cells))
-            record = measure(cell, data, env, run_id, clock=clock, progress=hooks.progress if hooks else None,
-                             breakdown=breakdown, train_cell=train_cell, cpu_watts=config.cpu_watts,
-                             gpu_watts=config.gpu_watts)
-            writer.append(record)
-        except KeyboardInterrupt:
-            _stopped(hooks, cell, "interrupted")
-            raise Interrupted("Ctrl-C", cell, i, len(p.cells), finished, writer.path) from None
-        except (RuntimeError, OSError) as exc:
-            _stopped(hooks, cell, "failed")
-            raise CellFailed(one_line(exc), cell, i, len(p.cells), finished, writer.path) from exc
-        finished += 1
-        records.append(record)
+    state = {"cell": None, "index": -1, "recorded": False, "finished": len(p.done)}
+    records: list[Record] = []
+
+    def progress(done: float, total: float, note: str) -> None:
+        signals.check()  # a Ctrl-C whose exception something swallowed stops the cell at its next block
         if hooks:
-            hooks.cell_finished(record)
+            hooks.progress(done, total, note)
+
+    try:
+        env = environment()
+        run_id = writer.dir.name
+        for i, cell in enumerate(p.cells):
+            if cell.key not in todo:
+                continue
+            state.update(cell=cell, index=i, recorded=False)
+            try:
+                signals.check()
+                if hooks:
+                    hooks.cell_started(cell, i, len(p.cells))
+                record = measure(cell, data, env, run_id, clock=clock, progress=progress, breakdown=breakdown,
+                                 train_cell=train_cell, cpu_watts=config.cpu_watts, gpu_watts=config.gpu_watts)
+                signals.check()
+                with signals.deferred():  # the record and its count land together: a signal waits for both
+                    writer.append(record)
+                    records.append(record)
+                    state.update(recorded=True, finished=state["finished"] + 1)
+            except (RuntimeError, OSError) as exc:
+                _stopped(hooks, cell, "failed")
+                raise CellFailed(one_line(exc), cell, i, len(p.cells), state["finished"], writer.path) from exc
+            if hooks:
+                hooks.cell_finished(record)
+    except KeyboardInterrupt as exc:
+        if state["cell"] is not None and not state["recorded"]:
+            _stopped(hooks, state["cell"], "interrupted")
+        raise Interrupted("SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C", state["cell"], state["index"],
+                          len(p.cells), state["finished"], writer.path, state["recorded"]) from None
     return records
 
 

@@ -24,6 +24,8 @@ def _hints(cls) -> dict:
 
 
 def _kind(value) -> str:
+    if is_number(value) and not _finite(value):
+        return "a number too large for a float" if isinstance(value, int) else "a non-finite number"
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number" if is_number(value) else type(value).__name__)
 
@@ -49,11 +51,15 @@ def decode(tp, value, path: str):
             raise ValueError(f"{path} must be true or false, got {_kind(value)}")
         return value
     if tp is int:
-        if not (is_number(value) and float(value).is_integer()):
+        if type(value) is float and value.is_integer():
+            value = int(value)
+        if not (type(value) is int):
             raise ValueError(f"{path} must be a whole number, got {_kind(value)}")
-        return int(value)
+        if abs(value) > MAX_INT:
+            raise ValueError(f"{path} must be a whole number below 2^63, got one of {len(str(abs(value)))} digits")
+        return value
     if tp is float:
-        if not (is_number(value) and math.isfinite(value)):
+        if not (is_number(value) and _finite(value)):
             raise ValueError(f"{path} must be a finite number, got {_kind(value)}")
         return float(value)
     if origin is tuple:
@@ -73,8 +79,19 @@ def decode(tp, value, path: str):
     raise TypeError(f"schema.decode cannot read type {tp!r} ({path})")  # a bug in a record class, not bad input
 
 
+MAX_INT = 2**63 - 1  # what numpy and torch hold; a whole number past it is not a count this bench wrote
+
+
+def _finite(value) -> bool:
+    """A finite number, as a float too (a 400-digit integer is not: it has no float)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _all_finite_numbers(values: list) -> bool:
-    return all(type(v) is float or type(v) is int for v in values) and all(map(math.isfinite, values))
+    return all(type(v) is float or type(v) is int for v in values) and all(map(_finite, values))
 
 
 def _decode_dataclass(cls, value, path: str):

@@ -31,6 +31,8 @@ def pairs(df: pd.DataFrame) -> pd.DataFrame:
                      "eager_tflops": (r["achieved_flops_eager"] or 0) / 1e12,
                      "tuned_tflops": (r["achieved_flops"] or 0) / 1e12,
                      "eager_peak": r["peak_fraction_eager"], "tuned_peak": r["peak_fraction"]})
+    if not rows:  # tuned and eager cells, but no configuration measured both ways
+        return pd.DataFrame()
     return pd.DataFrame(rows).sort_values([pairing.MACHINE, "device", "pipeline", "width", "batch_size", "variant"])
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench import pairing, stats
+from bench.errors import printable
 from bench.labels import device_label, multi_machine
 from bench.targets import targets, time_to_accuracy
 
@@ -71,9 +72,10 @@ def summary(df: pd.DataFrame, baseline: str = pairing.BASELINE) -> str:
                          f"{tta:.1f}" if tta is not None else "-", r["device_name"]])
         budgets = ", ".join(sorted(set(map(str, group["budget"]))))
         tta_head = f"s to {target:.1%}" if target is not None else "s to acc"
+        rows = [[printable(c) for c in row] for row in rows]  # text from records: shown, never obeyed
         table = tabulate(rows, headers=["device", "images/s [95% CI]", "step ms", f"speedup vs {baseline}",
                                         "accuracy", tta_head, "name"], disable_numparse=True)
-        parts.append(f"{_title(key)} | budget {budgets}\n{table}")
+        parts.append(f"{printable(_title(key))} | budget {printable(budgets)}\n{table}")
     return "\n\n".join(parts)
 
 
@@ -82,8 +84,8 @@ def noisy_cells(df: pd.DataFrame) -> list[str]:
     (IQR/median), other programs used the machine, or stalls kept the wall clock well below the median step."""
     out = []
     for _, r in pairing.usable(df).iterrows():
-        name = f"{r['device']} {r['pipeline']} bs{r['batch_size']} w{r['width']:g}" + (
-            f" [{r['variant']}]" if r["variant"] else "")
+        name = printable(f"{r['device']} {r['pipeline']} bs{r['batch_size']} w{r['width']:g}" + (
+            f" [{r['variant']}]" if r["variant"] else ""))
         if r["noisy"]:
             out.append(f"noisy: {name}: its blocks' pace spread widely (IQR/median {r['block_iqr']:.0%} > "
                        f"{stats.NOISY_RELATIVE_IQR:.0%}): the machine was busy or the pipeline uneven; close other "

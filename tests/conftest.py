@@ -65,7 +65,7 @@ def record_dict(status="ok", step_seconds=(0.01, 0.011, 0.009), device="cpu", **
         "env": {"host": "testhost", "torch": "2.x", "git": {"commit": "abc", "dirty": False}},
         "device_name": "Test CPU", "model": {"parameters": 62006, "train_flops_per_image": 3_204_720},
         "timing": {"steps": len(steps), "samples": len(steps) * cell.batch_size, "train_seconds": sum(steps),
-                   "eval_seconds": 0.1, "step_seconds": steps, "blocks": [[len(steps), sum(steps)]]},
+                   "eval_seconds": 0.1, "step_seconds": steps, "blocks": [[len(steps), sum(steps)]] if steps else []},
         "accuracy_curve": [{"step": 0, "samples": 0, "seconds": 0.0, "accuracy": 0.1},
                            {"step": len(steps), "samples": len(steps) * cell.batch_size, "seconds": sum(steps),
                             "accuracy": 0.5}] if status == "ok" else [],

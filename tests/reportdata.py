@@ -59,7 +59,7 @@ def record(device: str = "cpu", pipeline: str = "resident", batch: int = 4, widt
                   train_seconds=curve[-1]["seconds"] if curve else r["timing"]["train_seconds"])
     prof = None
     if profile and status == "ok":
-        compute = median * 1e3 - (1.5 if pipeline == "tutorial" else 0.0)
+        compute = max(median * 1e3 - (1.5 if pipeline == "tutorial" else 0.0), 0.1 * median * 1e3)
         prof = {"method": "synchronized section timers", "steps": 30,
                 "sections_ms": {"data": 1.4 if pipeline == "tutorial" else 0.02,
                                 "h2d": 0.05 if pipeline == "tutorial" and device != "cpu" else 0.0,

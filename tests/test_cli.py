@@ -138,3 +138,66 @@ def test_python_dash_m_bench_has_no_traceback_on_bad_input():
     assert p.returncode == 2
     assert p.stderr.strip().count("\n") == 0 and "Traceback" not in p.stderr
     assert "cannot read budget 'forever'" in p.stderr
+
+
+# --- bounds, folders, pipes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag,value", [
+    ("--warmup", "100000000"), ("--workers", "1000000"), ("--threads", "100000"), ("--eval", "100000"),
+    ("--width", "1e9"), ("--batch-size", "1000000000000"), ("--lr", "1e9"), ("--seed", str(2**64)),
+    ("--budget", "1e30steps"), ("--budget", "1e9s"), ("--momentum", "5"),
+])
+def test_every_number_flag_has_a_bound(capsys, tmp_path, flag, value):
+    """A typo (--warmup 100000000) is refused at once rather than run for days."""
+    one_line_error(capsys, ["run", "--out", str(tmp_path / "o"), flag, value], flag.lstrip("-").split("-")[0])
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("out", [".", "sub/.."])
+def test_out_dot_names_the_report_after_the_folder(capsys, tmp_path, fashion, monkeypatch, out):
+    """On main: trained, wrote, then `ValueError: report name must be a plain folder name, got ''`."""
+    here = tmp_path / "my-run"
+    (here / "sub").mkdir(parents=True)
+    monkeypatch.chdir(here)
+    argv = [a for a in tiny_run(fashion, out) if a != "--no-report"] + ["--reports", str(tmp_path / "reports")]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert (here / "records.jsonl").is_file() and (tmp_path / "reports" / "my-run" / "report.html").is_file()
+
+
+@pytest.mark.parametrize("command", ["run", "report"])
+@pytest.mark.parametrize("reports", ["", "  "])
+def test_empty_reports_folder_is_refused(capsys, tmp_path, fashion, monkeypatch, command, reports):
+    """On main `--reports ""` wrote the report into the current folder (for `bench run --out x`: into x)."""
+    monkeypatch.chdir(tmp_path)
+    argv = tiny_run(fashion, "x")[:-1] if command == "run" else ["report", str(tmp_path)]
+    one_line_error(capsys, argv + ["--reports", reports], "--reports is empty")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fm"]
+
+
+def test_a_report_never_replaces_a_folder_that_holds_results(capsys, tmp_path, fashion):
+    out = tmp_path / "reports" / "run"
+    argv = [a for a in tiny_run(fashion, out) if a != "--no-report"] + ["--reports", str(tmp_path / "reports")]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "the run is recorded but its report was not written" in err and "holds records.jsonl" in err
+    before = (out / "records.jsonl").read_bytes()
+    one_line_error(capsys, ["report", str(out), "--reports", str(tmp_path / "reports")], "holds records.jsonl")
+    assert main(argv + ["--resume"]) == 2  # refused before anything runs, now that the folder exists
+    assert "holds records.jsonl" in capsys.readouterr().err
+    assert (out / "records.jsonl").read_bytes() == before and sorted(p.name for p in out.iterdir()) == [
+        "records.jsonl"]
+
+
+def test_a_closed_pipe_ends_quietly_with_141(tmp_path, fashion):
+    """`bench compare ... | head -1`: on main, `Broken pipe` and exit 2."""
+    out = tmp_path / "out"
+    assert main(tiny_run(fashion, out, "--batch-size", "4,8")) == 0
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before bench writes a byte
+    try:
+        p = subprocess.run([sys.executable, "-m", "bench", "compare", str(out)], cwd=ROOT, stdout=write,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert p.returncode == 141 and p.stderr == "", p.stderr

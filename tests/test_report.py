@@ -274,3 +274,16 @@ def test_reference_results_are_the_committed_results_folders(tmp_path):
     (tmp_path / "h200-2026-11-27" / "results").mkdir(parents=True)
     (tmp_path / "h200-2026-11-27" / "report").mkdir()
     assert reference_results(tmp_path) == [tmp_path / "h200-2026-11-27" / "results"]
+
+
+@pytest.mark.parametrize("sections", [{"data": 0.0, "forward": 0.0}, {"unknown": 1.0}])
+def test_a_profile_with_nothing_to_draw_renders_without_a_warning(tmp_path, sections):
+    """Found by mutating records: a breakdown whose known sections add up to 0 asked matplotlib for a log axis
+    from 0 (a warning, an error where warnings are errors)."""
+    from tests.conftest import record_dict
+    from tests.test_hostile_results import bench, records_file
+
+    r = record_dict()
+    r["profile"] = {"method": "m", "steps": 3, "sections_ms": sections, "total_ms": 0.0}
+    code, _, err = bench("report", records_file(tmp_path / "run", r), "--reports", tmp_path / "r")
+    assert code == 0 and err == "", err

@@ -19,6 +19,7 @@ from bench.reading import read_records
 from bench.writer import RecordWriter
 from tests.conftest import make_record
 from tests.formats import write_fashion
+from tests.processes import finish, start, wait_for_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -211,17 +212,20 @@ def test_sigkill_mid_grid_then_resume_gives_every_cell_exactly_one_record(tmp_pa
 
 
 def test_sigint_exits_130_with_one_line_saying_how_to_resume(tmp_path, fashion):
+    """Deterministic: Ctrl-C is sent once the run says cell 2 has started (its progress bar), and each cell
+    trains for 2 s, so it lands inside cell 2 however slow the machine. Before, it was sent after the first
+    record appeared, and could land between cells or after the last (`bench: interrupted`, no resume line)."""
     out = tmp_path / "out"
-    proc = bench_process(fashion, out, "4,8,16", "1", "0.3s")
-    wait_for_records(proc, out / "records.jsonl", 1)
+    proc = start([a for a in run_args(fashion, out, "4,8,16", "1", "2s") if a != "--quiet"])
+    seen = wait_for_text(proc, b"[2/3]")
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
-    lines = err.strip().splitlines()
-    assert "Traceback" not in err and sum("interrupted" in line for line in lines) == 1, err
-    assert lines[-1].startswith("bench: interrupted during cell ")
-    assert f"resume with: {sys.executable} -m bench run " in lines[-1] and lines[-1].endswith(" --resume")
-    assert 1 <= len(records_of(out)) < 3
+    code, err = finish(proc, seen)
+    assert code == 130, err
+    lines = [line for line in err.splitlines() if line.startswith("bench: interrupted")]
+    assert "Traceback" not in err and len(lines) == 1, err
+    assert lines[0].startswith("bench: interrupted during cell 2 of 3") and "1 of 3 cells are recorded" in lines[0]
+    assert f"resume with: {sys.executable} -m bench run " in lines[0] and lines[0].endswith(" --resume")
+    assert len(records_of(out)) == 1
 
 
 @pytest.mark.slow
