@@ -72,10 +72,11 @@ def blocks(r: Record) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rate_bootstrap(r: Record) -> np.ndarray:
-    """The bootstrap distribution of a cell's images/s, blocks resampled (stats.block_rates), seeded by the
-    cell itself, so two cells' resamples are independent and every load gives the same intervals."""
+    """The bootstrap distribution of a cell's images/s: its blocks resampled (stats.block_rates), widened by the
+    variation between runs that no single run shows (stats.run_to_run); seeded by the cell itself, so two cells'
+    resamples are independent and every load gives the same intervals."""
     seed = zlib.crc32(f"{r.run_id}|{r.key}|{r.created_utc}".encode())
-    return r.cell.batch_size * stats.block_rates(*blocks(r), seed=seed)
+    return stats.run_to_run(r.cell.batch_size * stats.block_rates(*blocks(r), seed=seed), seed)
 
 
 def row(r: Record) -> dict:

@@ -8,6 +8,13 @@ from typing import Sequence
 import numpy as np
 
 NOISY_RELATIVE_IQR = 0.10  # IQR/median above this: the machine was noisy (torch.utils.benchmark's threshold)
+# Run-to-run variation a single run cannot see in its own blocks (a fresh process, memory placement, DataLoader
+# timing, a neighbour on the host): the coefficient of variation of images/s between runs of one cell, measured
+# with benchmarks/calibration.py: three sets of 12 fresh runs of the tutorial configuration on the quiet 2-core
+# VM (no other program above 10% of its CPUs) gave 5.7%, 9.1% and 9.7%; the host drifts, so 10% is taken.
+# Every interval folds it in, so that it covers what another run of the same cell would measure, not only what
+# this run's blocks agree on.
+RUN_TO_RUN_CV = 0.10
 BUSY_OTHERS_CPU = 0.10  # other processes used more than this fraction of all cores during a cell: busy
 BUSY_STEAL = 0.05  # a hypervisor stole more than this fraction of CPU time: busy
 
@@ -56,6 +63,14 @@ def interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     tail = (1 - level) / 2
     low, high = np.quantile(samples, [tail, 1 - tail])
     return float(low), float(high)
+
+
+def run_to_run(rates: np.ndarray, seed: int = 0, cv: float = RUN_TO_RUN_CV) -> np.ndarray:
+    """A bootstrap distribution of a rate widened by the variation between runs: each resample scaled by an
+    independent lognormal factor of coefficient of variation cv."""
+    sigma = np.sqrt(np.log1p(cv**2))
+    factors = np.random.default_rng(seed + 1).lognormal(-sigma**2 / 2, sigma, size=len(rates))
+    return rates * factors
 
 
 def block_rates(steps: Sequence[float], seconds: Sequence[float], resamples: int = RESAMPLES,

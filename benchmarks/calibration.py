@@ -31,9 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pipeline", default="tutorial")
     p.add_argument("--batch-size", default="4")
     p.add_argument("--threads", default="auto")
+    p.add_argument("--keep", default=None, help="keep the runs' records in this folder (default: a temporary one)")
+    p.add_argument("--read", default=None, help="no new runs: judge the records of an earlier --keep folder")
     args = p.parse_args(argv)
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as tmp:
+    if args.read:
+        return judge(load([args.read]).sort_values("run_id", ignore_index=True), args, load_before)
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
         for i in range(args.runs):
             t0 = time.time()
             subprocess.run([sys.executable, "-m", "bench", "run", "--devices", "cpu", "--dataset", "synthetic",
@@ -42,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
                             "--out", f"{tmp}/run-{i:02d}"], cwd=ROOT, check=True, capture_output=True)
             print(f"run {i + 1}/{args.runs}: {time.time() - t0:.1f} s", file=sys.stderr)
         df = load([tmp]).sort_values("run_id", ignore_index=True)
+    return judge(df, args, load_before)
+
+
+def judge(df, args, load_before: float) -> int:
     rates, lows, highs = df["images_per_s"], df["images_per_s_low"], df["images_per_s_high"]
     pairs = list(itertools.permutations(range(len(df)), 2))
     inside = sum(lows[j] <= rates[i] <= highs[j] for i, j in pairs)

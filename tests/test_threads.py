@@ -77,3 +77,8 @@ def test_the_probe_stops_trying_fewer_threads_once_they_are_much_slower():
     clock = ThreadClock({16: 0.10, 8: 0.16, 4: 0.30, 2: 0.6, 1: 1.2})  # a large batch: halving threads hurts
     seconds = threads.probe(clock.step, itertools.repeat(()), [1, 2, 4, 8, 16], clock, step_seconds=0.1)
     assert list(seconds) == [16, 8] and threads.fastest(seconds) == 16  # 8 threads: 1.6x slower, stop there
+
+
+def test_counts_within_five_percent_are_a_tie_that_goes_to_fewer_threads():
+    assert threads.fastest({1: 0.00101, 2: 0.00100}) == 1  # 1% apart: the probe cannot tell them apart
+    assert threads.fastest({1: 0.00110, 2: 0.00100}) == 2  # 10% apart: two threads are faster

@@ -65,7 +65,15 @@ def test_the_fixture_grid_holds_in_the_tutorial_and_fails_at_large_sizes():
     assert "does not hold at batch 64, 256" in answer(w, "larger batches").text
     assert any("2x faster somewhere between batch 16 and 64" in c for c in w.crossovers)  # 32 not measured
     status, headline = w.headline
-    assert status == "holds" and "is slower than the CPU**" in headline and ": 0.8" in headline
+    # 0.81x, but each side's interval carries 10% run-to-run variation: 1 is inside the interval
+    assert status == "holds" and "is about as fast as the CPU**" in headline and ": 0.81x" in headline
+
+
+def test_a_gpu_clearly_slower_in_the_tutorial_is_called_slower():
+    records = [rd.record("cuda:0", "tutorial", 4, 1, n=200, scale=2.0) if (r.cell.device, r.cell.pipeline) ==
+               ("cuda:0", "tutorial") else r for r in rd.grid(n=200)]
+    status, headline = judge(records)[1].headline
+    assert status == "holds" and "is slower than the CPU**" in headline and ": 0.41x" in headline
 
 
 def test_a_regime_with_no_pairs_is_not_measured_with_its_command():
@@ -78,7 +86,10 @@ def test_a_regime_with_no_pairs_is_not_measured_with_its_command():
 def test_a_grid_gap_gives_a_bracket():
     _, w = judge(rd.grid(batches=(4, 1024), widths=(1,), n=200))
     assert any("between batch 4 and 1024" in c for c in w.crossovers), w.crossovers
-    _, w = judge(rd.grid(batches=(32, 64), widths=(1,), n=200))  # neighbours: no gap to bracket
+    # neighbours: no gap to bracket (the GPU's batch-32 cell slowed to 1.3x, clear of 2x with run-to-run width)
+    records = [rd.record("cuda:0", "resident", 32, 1, n=200, scale=1.3) if (r.cell.device, r.cell.pipeline,
+               r.cell.batch_size) == ("cuda:0", "resident", 32) else r for r in rd.grid(batches=(32, 64), widths=(1,), n=200)]
+    _, w = judge(records)
     assert any("2x faster from batch 64 (not at 32)" in c for c in w.crossovers), w.crossovers
 
 
