@@ -35,18 +35,19 @@ _SHA = re.compile(r"[0-9a-f]{7,64}")
 
 
 def git_commit() -> Git:
-    """The project's commit and whether the tree had uncommitted changes. Without a git checkout of this very
-    folder (a copy of the tree, as a lent GPU machine gets, or one inside another repository): BENCH_COMMIT and
-    BENCH_DIRTY, as the GPU check's caller set them. commit is null unless it is a hex hash, dirty unless 1 or 0."""
+    """The project's commit and whether the tree had uncommitted changes. BENCH_COMMIT and BENCH_DIRTY, where the
+    caller set them (the GPU check's device command does), come first: a lent machine's copy of the tree may carry
+    a stale .git from an older checkout, which names the wrong commit. Otherwise a git checkout of this very folder
+    (not one it sits inside). commit is null unless it is a hex hash, dirty unless 1 or 0."""
+    given = os.environ.get(COMMIT_ENV, "").strip().lower()
+    if _SHA.fullmatch(given):
+        return Git(given, {"1": True, "0": False}.get(os.environ.get(DIRTY_ENV, "").strip()))
     top = _run(["git", "rev-parse", "--show-toplevel"], PROJECT_ROOT)
     commit = _run(["git", "rev-parse", "HEAD"], PROJECT_ROOT) if top and Path(top).resolve() == PROJECT_ROOT else None
-    if commit:
-        status = _run(["git", "status", "--porcelain", "--untracked-files=no"], PROJECT_ROOT)
-        return Git(commit, bool(status) if status is not None else None)
-    given = os.environ.get(COMMIT_ENV, "").strip().lower()
-    if not _SHA.fullmatch(given):
+    if not commit:
         return Git()
-    return Git(given, {"1": True, "0": False}.get(os.environ.get(DIRTY_ENV, "").strip()))
+    status = _run(["git", "status", "--porcelain", "--untracked-files=no"], PROJECT_ROOT)
+    return Git(commit, bool(status) if status is not None else None)
 
 
 def machine_id() -> str | None:

@@ -92,12 +92,19 @@ def parse_target(text: str | None) -> float | None:
 
 
 def reference_results(root: Path = REFERENCE_DIR) -> list[Path]:
-    """The results folders of the committed reference runs (reports/reference/<gpu>-<date>/results)."""
+    """The results folders of the committed reference runs (reports/reference/<gpu>-<YYYY-MM-DD>/results): the
+    newest of each GPU, since an older run of the same GPU stays committed as history, not as more evidence (two
+    check runs of one machine would otherwise be pooled as one)."""
     found = sorted(p for p in root.glob("*/results") if p.is_dir())
     if not found:
         raise UserError(f"no reference results under {root}: this checkout has none committed; "
                         f"run scripts/gpu-check.sh on a GPU machine to make some")
-    return found
+    newest: dict[str, Path] = {}
+    for path in found:  # sorted, so a later date replaces an earlier one of the same GPU
+        name = path.parent.name
+        gpu = name[:-11] if re.fullmatch(r".+-\d{4}-\d{2}-\d{2}", name) else name
+        newest[gpu] = path
+    return sorted(newest.values())
 
 
 def default_name(paths: list[str | Path]) -> str:

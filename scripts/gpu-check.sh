@@ -3,6 +3,8 @@
 #
 #   scripts/gpu-check.sh OUTDIR              # on the GPU machine (GPU_CHECK_SECONDS, default 540, caps the whole)
 #   scripts/gpu-check.sh --rehearse OUTDIR   # the same stages on this machine's CPU, tiny budgets, 2 minutes or less
+#   scripts/gpu-check.sh --archive OUTDIR    # the same, packed at the end into OUTDIR/check.tar.gz (a lent machine
+#                                            # brings back only a handful of files)
 #   scripts/gpu-check.sh --device-command    # the exact command for a lent GPU machine, with this commit in it
 #   scripts/gpu-check.sh --plan              # the stages, their budgets and what each measures
 #

@@ -2,6 +2,7 @@
 
     scripts/gpu-check.sh OUTDIR               # on the GPU machine; GPU_CHECK_SECONDS (default 540) caps the whole
     scripts/gpu-check.sh --rehearse OUTDIR    # every stage on this machine's CPU, tiny budgets, 2 minutes or less
+    scripts/gpu-check.sh --archive OUTDIR     # the same, packed at the end into OUTDIR/check.tar.gz (for a lent machine)
     scripts/gpu-check.sh --device-command     # the exact command for a lent machine, this commit written into it
     scripts/gpu-check.sh --plan               # the stages: budgets, estimates from measured costs, what each is for
 
@@ -32,6 +33,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,7 +41,9 @@ from typing import Callable, Sequence, Union
 
 ROOT = Path(__file__).resolve().parent.parent
 PROG = "gpu-check"
-USAGE = "usage: scripts/gpu-check.sh [--rehearse] OUTDIR | --device-command | --plan"
+USAGE = "usage: scripts/gpu-check.sh [--rehearse] [--archive] OUTDIR | --device-command | --plan"
+ARCHIVE = "check.tar.gz"  # --archive: everything the check wrote, in one file
+UNPACKED = ("summary.txt", "figures.txt")  # ... with these beside it, readable at once
 
 TOTAL_SECONDS = 540  # the whole check on a GPU machine: 15 minutes of device time hold a 1+ minute start and a retry
 REHEARSAL_SECONDS = 120  # the whole rehearsal on a CPU
@@ -83,10 +87,10 @@ TUNED_WARMUP = 0.5  # extra warm-up of a tuned CUDA cell (graph capture, cuDNN a
 COMPILE_SECONDS = 15.0  # torch.compile of this net on CUDA: the nine CUDA tests, one of them compiling, took 22.2 s
 EVAL_SECONDS = {"cuda": 0.2, "cpu": 1.0}  # one accuracy checkpoint on 10,000 test images: not measured there (the
 #                     grid ran --eval none); 0.6 to 2.8 s on the 2-core development VM, so 1 s on 16 cores is ample
-CPU_TUTORIAL_STEP = 0.0126  # the tutorial configuration's step on that CPU at 16 threads was never measured: the
-#                     default run's first cell (25,000 steps and 9 checkpoints) was still running after 160 s, so a
-#                     step takes more than 6.3 ms; twice that is assumed, and the headline's budget holds a step of
-#                     up to 32 ms, five times that bound (tests/test_gpu_check.py)
+CPU_TUTORIAL_STEP = 0.0030  # the tutorial configuration's step on that CPU at its probed thread count: 2.57 ms
+#                     at 4 threads and 2.74 ms at 2, in the two checks of 2026-11-28 (h200-2026-11-28: headline);
+#                     at 16 threads it was 14.8 ms, which --threads auto avoids. The headline's budget holds a step
+#                     four times the measured one (tests/test_gpu_check.py)
 RUN_TAIL = 1.0  # after a run's last cell: its tables and intervals (grid-cuda: 3 s after its 36th cell) ...
 RUN_TAIL_PER_CELL = 0.06  # ... plus this per cell
 TESTS_SECONDS = 30.0  # `pytest -m gpu tests`: 30 s (22.2 s inside pytest), the failing test included
@@ -234,11 +238,14 @@ def _copy_log(name: str, to: str) -> Callable[[Context], None]:
     return copy
 
 
-HEADLINE_STEPS = 1500  # 6,000 images: 5 s on the H200's GPU, 19 s at the assumed CPU step, 1,500 step times each
+HEADLINE_STEPS = 1500  # 6,000 images: 4 s on the H200 and 4 s on its CPU (2026-11-28), 35 blocks each
 FIDELITY_TESTS = ("{root}/tests/benchmarks/test_fidelity.py::test_harness_agrees_with_a_bare_loop[4-cuda:0]",
                   "{root}/tests/benchmarks/test_fidelity.py::test_harness_agrees_with_torch_utils_benchmark[4-cuda:0]")
 CPU_GRID = Grid("cpu", "resident", (4, 64), (1, 4, 16), ("none", "fast"), "30steps", warmup=2)
-CUDA_GRID = Grid("cuda", "resident", (4, 64, 256, 1024, 4096), (1, 4, 16), ("none", "fast"), "60steps")
+# GPU cells get seconds, not steps: a block lasts 10 ms or more (bench/method.py), and on 2026-11-28 60 steps of
+# a 0.24 ms CUDA-graph step made 4 blocks, too few for an interval; 0.5 s gives a step under 15 ms its 32 blocks
+# and the slowest grid cell (33 ms) 15
+CUDA_GRID = Grid("cuda", "resident", (4, 64, 256, 1024, 4096), (1, 4, 16), ("none", "fast"), "0.5s")
 BENCHMARKS = Pytest(("--benchmark-only", "--benchmark-json", "{out}/benchmarks.json", "-k", "cuda",
                      "{root}/tests/benchmarks/test_train_step.py"), env=(("BENCH_SECONDS", "0.2"), ("BENCH_WIDTHS", "1,16")))
 # A rehearsal's bench runs: one or two cells each (a cudagraph cell on a CPU is recorded as unsupported, at no
@@ -253,14 +260,14 @@ STAGES: tuple[Stage, ...] = (
           cost=lambda m: MACHINE_SECONDS),
     # 1. the headline: the tutorial's own loop (DataLoader, batch 4, loss.item() every step) on the GPU and on the
     #    same machine's CPU, with accuracy checkpoints, on a step count both finish
-    Stage("headline", "the tutorial configuration on cuda and on this machine's CPU, with evaluation", 75,
+    Stage("headline", "the tutorial configuration on cuda and on this machine's CPU, with evaluation", 67,
           Grid("cuda,cpu", "tutorial", (4,), budget=f"{HEADLINE_STEPS}steps", warmup=20, eval="2"),
           Grid("cpu", "tutorial", (4,), budget="20steps", warmup=2, eval="1"), 15),
     # 2. the CPU's thread probe, then the resident grid on both devices, eager and tuned
     Stage("threads", "CPU thread probe: tutorial and resident, batch 4, 0.5 s per thread count", 35,
           Grid("cpu", "tutorial,resident", (4,), budget="0.5s", warmup=5, threads="probe", breakdown=False),
           replace(REHEARSAL_GRID, budget="0.1s", threads="probe"), 13),
-    Stage("grid-cuda", "resident grid on cuda: batch 4, 64, 256, 1024, 4096 x width 1, 4, 16, eager and fast", 65,
+    Stage("grid-cuda", "resident grid on cuda: batch 4, 64, 256, 1024, 4096 x width 1, 4, 16, eager and fast", 73,
           CUDA_GRID, replace(REHEARSAL_GRID, width=(4,)), 9),
     Stage("grid-cpu", "resident grid on the CPU: batch 4 and 64 x width 1, 4, 16, eager and fast", 52,
           CPU_GRID, REHEARSAL_GRID, 9),
@@ -271,7 +278,7 @@ STAGES: tuple[Stage, ...] = (
     #    graphs against eager at batch 4, and torch.compile last, in a stage of its own (its compile time is the
     #    least known cost here)
     Stage("peak", "cuda at batch 4 and 8,192-32,768: eager, cudagraph, fast (the highest images/s)", 55,
-          Grid("cuda", "resident", (4, 8192, 16384, 32768), (1,), ("none", "cudagraph", "fast"), "100steps"),
+          Grid("cuda", "resident", (4, 8192, 16384, 32768), (1,), ("none", "cudagraph", "fast"), "0.8s"),
           replace(REHEARSAL_GRID, tune=("cudagraph", "fast")), 12),
     Stage("peak-compile", "cuda at batch 16,384: torch.compile with bf16, channels_last, cuDNN autotuning", 37,
           Grid("cuda", "resident", (16384,), (1,), ("amp+channels_last+cudnn+compile",), "100steps"),
@@ -606,37 +613,51 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def commit_facts() -> dict:
-    """This checkout's commit and whether tracked files changed (as bench/env.py records them); on a copy of the
-    tree without .git, BENCH_COMMIT and BENCH_DIRTY as the composed device command passed them."""
+def git_facts() -> dict:
+    """This checkout's commit and whether tracked files changed, from git; commit None outside a git checkout of
+    this very folder."""
     top = _git("rev-parse", "--show-toplevel")
-    if top and Path(top).resolve() == ROOT:
-        commit = _git("rev-parse", "HEAD")
-        status = _git("status", "--porcelain", "--untracked-files=no")
-        return {"commit": commit, "dirty": None if status is None else bool(status), "source": "git"}
-    commit = os.environ.get("BENCH_COMMIT", "").strip().lower()  # read as bench/env.py reads it
-    if not re.fullmatch(r"[0-9a-f]{7,64}", commit):
+    if not (top and Path(top).resolve() == ROOT):
         return {"commit": None, "dirty": None, "source": None}
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status), "source": "git" if commit else None}
+
+
+def commit_facts() -> dict:
+    """What ran, as bench/env.py records it: BENCH_COMMIT and BENCH_DIRTY where the caller gave them (the device
+    command does), else git. The caller's word comes first because a lent machine's copy of the tree can carry a
+    stale .git (on 2026-11-28 it named the session's first commit, and every later change as uncommitted); what
+    such a .git says is kept beside, as git_says, for the summary."""
+    commit = os.environ.get("BENCH_COMMIT", "").strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{7,64}", commit):
+        return git_facts()
     dirty = {"1": True, "0": False}.get(os.environ.get("BENCH_DIRTY", "").strip())
-    return {"commit": commit, "dirty": dirty, "source": "BENCH_COMMIT"}
+    facts = {"commit": commit, "dirty": dirty, "source": "BENCH_COMMIT"}
+    git = git_facts()
+    if git["commit"] and not git["commit"].startswith(commit):
+        facts["git_says"] = git["commit"]
+    return facts
 
 
 def describe_commit(c: dict) -> str:
     if not c.get("commit"):
         return "commit unknown (no .git here and no BENCH_COMMIT)"
     state = {True: "with uncommitted changes", False: "clean", None: "unknown whether clean"}[c.get("dirty")]
-    return f"commit {c['commit']} ({state}, from {c['source']})"
+    stale = f"; this folder's .git names {c['git_says'][:12]}, not taken" if c.get("git_says") else ""
+    return f"commit {c['commit']} ({state}, from {c['source']}{stale})"
 
 
 def device_command() -> str:
     """The command for a lent GPU machine (it copies the tree without .git): this commit written into it."""
-    c = commit_facts()
-    if c.get("source") != "git" or not c.get("commit"):
+    c = git_facts()
+    if not c.get("commit"):
         raise UsageError("--device-command needs a git checkout of this project, to name its commit")
     if c["dirty"]:
         print(f"{PROG}: warning: tracked files have uncommitted changes; the records will say dirty "
               f"(commit first for results that name exactly what ran)", file=sys.stderr)
-    return f'BENCH_COMMIT={c["commit"]} BENCH_DIRTY={int(bool(c["dirty"]))} scripts/gpu-check.sh "$OUT/check"'
+    return (f'BENCH_COMMIT={c["commit"]} BENCH_DIRTY={int(bool(c["dirty"]))} '
+            f'scripts/gpu-check.sh --archive "$OUT/check"')
 
 
 # ---- The machine's facts (the `machine` stage runs this file with --machine) ------------------------------------
@@ -696,12 +717,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = Parser(prog="scripts/gpu-check.sh", description=__doc__.split("\n\n")[0], add_help=True)
     p.add_argument("outdir", nargs="?", help="a new or empty folder for everything the check writes")
     p.add_argument("--rehearse", action="store_true", help="every stage on this CPU with tiny budgets")
+    p.add_argument("--archive", action="store_true",
+                   help=f"at the end, pack OUTDIR into OUTDIR/{ARCHIVE}, leaving only it, summary.txt and figures.txt "
+                        f"(a lent machine brings back a handful of files)")
     p.add_argument("--device-command", action="store_true", help="print the command for a lent GPU machine")
     p.add_argument("--plan", action="store_true", help="print the stages, their budgets and estimates")
     p.add_argument("--machine", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     modes = args.device_command + args.plan + args.machine
-    if modes and (args.outdir is not None or args.rehearse or modes > 1):
+    if modes and (args.outdir is not None or args.rehearse or args.archive or modes > 1):
         raise UsageError(f"--device-command and --plan take nothing else; {USAGE}")
     if not modes and args.outdir is None:
         raise UsageError(f"no OUTDIR given; {USAGE}")
@@ -827,7 +851,34 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     finally:
         shutil.rmtree(out / "tmp", ignore_errors=True)
+        if args.archive:
+            archive(out)
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+def archive(out: Path) -> Path:
+    """OUTDIR packed into OUTDIR/ARCHIVE (paths relative to OUTDIR, so it unpacks into any folder), then every
+    other file removed but UNPACKED: a lent GPU machine brings back only a handful of the files under $OUT (on
+    2026-11-28, 8 of the check's 36, none of its records). Written whole or not at all: a failure leaves OUTDIR as
+    it was."""
+    target = out / ARCHIVE
+    tmp = out / (ARCHIVE + ".tmp")
+    try:
+        with tarfile.open(tmp, "w:gz") as tar:
+            for path in sorted(out.iterdir()):
+                if path not in (tmp, target):
+                    tar.add(path, arcname=path.name)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        print(f"{PROG}: warning: could not pack {out} into {ARCHIVE} ({exc.strerror or exc}); "
+              f"the files stay as they are", file=sys.stderr)
+        return out
+    for path in out.iterdir():
+        if path != target and path.name not in UNPACKED:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    print(f"{PROG}: packed into {target} (tar xzf it into the reference folder)")
+    return target
 
 
 if __name__ == "__main__":

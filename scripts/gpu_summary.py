@@ -99,6 +99,8 @@ def energy(ok: pd.DataFrame) -> list[str]:
         return lines + ["no energy in these records"]
     tutorial = ok[(ok["pipeline"] == "tutorial") & (ok["batch_size"] == 4) & (ok["width"] == 1)
                   & (ok["variant"] == "")]
+    # one cell per machine and device: the longest (the headline's), not the thread probe's short ones
+    tutorial = tutorial.loc[tutorial.groupby([pairing.MACHINE, "device"])["samples"].idxmax()] if len(tutorial) else tutorial
     tuned = ok[(ok["device_kind"] == "cuda") & (ok["variant"] != "")]
     picks = [("tutorial configuration", tutorial)]
     if len(tuned):
@@ -109,7 +111,8 @@ def energy(ok: pd.DataFrame) -> list[str]:
                     if pd.notna(r.get("host_joules_per_image")) else "")
             value = f"{r['joules_per_image']:.3g} J per image" if pd.notna(r["joules_per_image"]) else "no figure"
             method = r["energy_method"] if pd.notna(r["energy_method"]) else "not recorded (an older record)"
-            lines.append(f"{name}, {r['device']} batch {r['batch_size']} {r['tune'] or 'eager'}: {value} "
+            threads = f" at {r['threads']} threads" if r["device_kind"] == "cpu" else ""
+            lines.append(f"{name}, {r['device']}{threads} batch {r['batch_size']} {r['tune'] or 'eager'}: {value} "
                          f"({method}){host}")
             for device, fig in (r["energy"] or {}).items():
                 if isinstance(fig, dict) and (fig.get("method") == "unavailable" or fig.get("note")):

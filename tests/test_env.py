@@ -21,13 +21,19 @@ def no_checkout(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_a_checkout_names_its_own_commit_whatever_the_environment_says(monkeypatch):
+def test_a_checkout_names_its_own_commit_unless_the_caller_named_one(monkeypatch):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=env.PROJECT_ROOT, capture_output=True, text=True)
     if head.returncode != 0:
         pytest.skip("this copy of the project is not a git checkout")
-    monkeypatch.setenv(env.COMMIT_ENV, SHA)
+    monkeypatch.delenv(env.COMMIT_ENV, raising=False)
     facts = env.git_commit()
     assert facts.commit == head.stdout.strip() and facts.dirty in (True, False)
+    # a lent GPU machine's copy carried a stale .git (2026-11-28): the device command's BENCH_COMMIT wins
+    monkeypatch.setenv(env.COMMIT_ENV, SHA)
+    monkeypatch.setenv(env.DIRTY_ENV, "0")
+    assert env.git_commit() == Git(SHA, False)
+    monkeypatch.setenv(env.COMMIT_ENV, "not a commit")  # not a hash: the checkout's own
+    assert env.git_commit().commit == head.stdout.strip()
 
 
 def test_without_git_the_commit_comes_from_the_environment(no_checkout, monkeypatch):

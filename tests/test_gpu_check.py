@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 import sys
 from pathlib import Path
 
@@ -42,10 +43,11 @@ def test_every_budget_covers_its_estimate_from_the_costs_measured_on_the_h200():
         assert stage.budget >= gc.MARGIN * gc.estimate(stage, measured), stage.name
 
 
-def test_the_headline_fits_a_cpu_step_five_times_the_bound_the_old_check_left(monkeypatch):
-    """The tutorial configuration's CPU step on the H200 machine is known only to exceed 6.3 ms."""
+def test_the_headline_fits_a_cpu_step_four_times_the_one_measured(monkeypatch):
+    """The tutorial configuration's CPU step on the H200 machine: 2.57 ms at its probed 4 threads (2026-11-28);
+    another host, or a probe that picks badly, may be slower."""
     headline = next(s for s in gc.STAGES if s.name == "headline")
-    monkeypatch.setattr(gc, "CPU_TUTORIAL_STEP", 5 * 0.0063)
+    monkeypatch.setattr(gc, "CPU_TUTORIAL_STEP", 4 * 0.00257)
     assert gc.estimate(headline) <= headline.budget
 
 
@@ -218,8 +220,59 @@ def test_the_device_command_names_this_commit(tmp_path):
         pytest.skip("not a git checkout")
     r = check("--device-command", cwd=tmp_path)
     assert r.returncode == 0
-    assert r.stdout.strip() in (f'BENCH_COMMIT={head.stdout.strip()} BENCH_DIRTY={d} scripts/gpu-check.sh "$OUT/check"'
-                                for d in "01")
+    assert r.stdout.strip() in (f'BENCH_COMMIT={head.stdout.strip()} BENCH_DIRTY={d} '
+                                f'scripts/gpu-check.sh --archive "$OUT/check"' for d in "01")
+
+
+def test_the_archive_holds_everything_and_leaves_it_with_the_summary_and_figures(tmp_path):
+    out = tmp_path / "check"
+    (out / "results" / "grid").mkdir(parents=True)
+    (out / "logs").mkdir()
+    files = {"summary.txt": "stage ...", "figures.txt": "== ...", "results/grid/records.jsonl": "{}\n",
+             "logs/grid.log": "log", "fidelity.json": "{}"}
+    for name, text in files.items():
+        (out / name).write_text(text)
+    packed = gc.archive(out)
+    assert packed == out / gc.ARCHIVE
+    assert sorted(p.name for p in out.iterdir()) == sorted([gc.ARCHIVE, "summary.txt", "figures.txt"])
+    unpacked = tmp_path / "reference"
+    with tarfile.open(packed) as tar:
+        tar.extractall(unpacked, filter="data")
+    assert {str(p.relative_to(unpacked)): p.read_text() for p in unpacked.rglob("*") if p.is_file()} == files
+
+
+def test_an_archive_that_cannot_be_written_leaves_every_file(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "check"
+    out.mkdir()
+    (out / "summary.txt").write_text("s")
+    (out / "records.jsonl").write_text("{}")
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gc.tarfile, "open", full_disk)
+    assert gc.archive(out) == out
+    assert sorted(p.name for p in out.iterdir()) == ["records.jsonl", "summary.txt"]
+    assert "No space left on device" in capsys.readouterr().err
+
+
+def test_a_stale_git_in_the_copy_does_not_name_the_commit(tmp_path, monkeypatch):
+    """A lent machine's copy carried the .git of an older checkout (2026-11-28): the device command's commit wins,
+    and the summary says what the .git claimed."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", "-C", str(tmp_path)]
+    if subprocess.run(["git", "init", "-q", str(tmp_path)], capture_output=True).returncode != 0:
+        pytest.skip("git cannot make a repository here")
+    subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", "old"], check=True)
+    stale = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    monkeypatch.setattr(gc, "ROOT", tmp_path.resolve())
+    monkeypatch.delenv("BENCH_COMMIT", raising=False)
+    assert gc.commit_facts()["commit"] == stale  # no caller's word: git's
+    monkeypatch.setenv("BENCH_COMMIT", "abcdef1234567")
+    monkeypatch.setenv("BENCH_DIRTY", "0")
+    facts = gc.commit_facts()
+    assert facts["commit"] == "abcdef1234567" and facts["dirty"] is False and facts["git_says"] == stale
+    assert f"names {stale[:12]}, not taken" in gc.describe_commit(facts)
+    assert gc.device_command().startswith(f"BENCH_COMMIT={stale} ")  # printing the command reads git alone
 
 
 def test_the_plan_lists_every_stage(tmp_path):

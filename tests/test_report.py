@@ -274,6 +274,11 @@ def test_reference_results_are_the_committed_results_folders(tmp_path):
     (tmp_path / "h200-2026-11-27" / "results").mkdir(parents=True)
     (tmp_path / "h200-2026-11-27" / "report").mkdir()
     assert reference_results(tmp_path) == [tmp_path / "h200-2026-11-27" / "results"]
+    for name in ("h200-2026-11-28", "a100-2026-10-01", "mi300x"):
+        (tmp_path / name / "results").mkdir(parents=True)
+    # the newest run of each GPU; the older H200 run stays committed as history
+    assert reference_results(tmp_path) == [tmp_path / n / "results" for n in ("a100-2026-10-01", "h200-2026-11-28",
+                                                                              "mi300x")]
 
 
 @pytest.mark.parametrize("sections", [{"data": 0.0, "forward": 0.0}, {"unknown": 1.0}])
