@@ -5,17 +5,21 @@ import re
 from dataclasses import replace
 from html.parser import HTMLParser
 from io import StringIO
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from bench import stats
+from bench import sidebyside, stats
 from bench.cli import main
 from bench.errors import UserError
 from bench.report import ReportConfig, default_name, render
+from bench.results import load as load_records
 from bench.results import rate_bootstrap
 from tests import reportdata as rd
 from tests.test_verdict import mean_step
+
+REFERENCE_2026_11_28 = Path(__file__).resolve().parent.parent / "reports/reference/h200-2026-11-28/results"
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SMALL = dict(batches=(4, 64, 256), widths=(1, 4))
@@ -292,3 +296,14 @@ def test_a_profile_with_nothing_to_draw_renders_without_a_warning(tmp_path, sect
     r["profile"] = {"method": "m", "steps": 3, "sections_ms": sections, "total_ms": 0.0}
     code, _, err = bench("report", records_file(tmp_path / "run", r), "--reports", tmp_path / "r")
     assert code == 0 and err == "", err
+
+
+def test_a_tuned_cell_is_paired_once_with_its_own_budget_s_eager_twin():
+    """The GPU check measured resident batch 4 eager in two stages (60 and 100 steps): each tuned cell once,
+    beside the eager cell of its own budget, not beside both."""
+    df = load_records([REFERENCE_2026_11_28])
+    p = sidebyside.pairs(df)
+    graph = p[(p["device"] == "cuda:0") & (p["batch_size"] == 4) & (p["width"] == 1) & (p["tune"] == "cudagraph")]
+    assert len(graph) == 1 and round(graph.iloc[0]["eager_images_per_s"]) == 1647  # the peak stage's 100 steps
+    assert not p.duplicated(["device", "threads", "pipeline", "batch_size", "width", "tune",
+                             "tuned_images_per_s"]).any()
