@@ -35,6 +35,17 @@ def latest(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return order.drop_duplicates(keys, keep="last").drop(columns="_t")
 
 
+def longest(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell but for its budget: where one machine measured a cell at several budgets (a GPU check
+    measures resident batch 4 eager in two stages), the one with the most timed samples, the surest; not the
+    fastest, which would favour whichever short run happened to go well."""
+    if df.empty:
+        return df
+    order = df.assign(_n=df["samples"].fillna(0)).sort_values("_n", kind="stable")
+    keys = [MACHINE, *(c for c in CELL if c != "budget")]
+    return order.drop_duplicates(keys, keep="last").drop(columns="_n")
+
+
 def is_baseline(df: pd.DataFrame, baseline: str = BASELINE) -> pd.Series:
     return (df["device_kind"] == baseline) | (df["device"] == baseline)
 
@@ -66,7 +77,7 @@ def pairs(df: pd.DataFrame, baseline: str = BASELINE, key: list[str] = CONFIG) -
     A cell is compared with its own machine's baseline; an accelerator cell also with the baseline of every
     machine that has no accelerator (a laptop beside a GPU server), and, when its own machine has no baseline
     cell, with every machine's."""
-    ok = latest(usable(df), [MACHINE, *CELL])
+    ok = longest(latest(usable(df), [MACHINE, *CELL]))
     base = baselines(ok, baseline, key)
     if ok.empty or base.empty:
         return pd.DataFrame(columns=PAIR_COLUMNS)

@@ -85,3 +85,18 @@ def test_a_gpu_is_paired_with_its_own_cpu_and_with_cpu_only_machines():
 def test_configuration_key_includes_the_variant():
     assert "variant" in pairing.CONFIG and "budget" not in pairing.CONFIG
     assert set(pairing.CONFIG) < set(pairing.CELL)
+
+
+def test_a_cell_measured_at_two_budgets_is_compared_once_by_its_longer_run():
+    """A GPU check measures resident batch 4 eager in two stages: one comparison, from the run with more timed
+    samples, not the faster of the two (that would favour whichever short run went well)."""
+    from bench.config import Budget
+
+    short = rd.record("cuda:0", "resident", 4, 1, n=40, scale=0.5)  # twice as fast, but 40 steps
+    short = replace(short, cell=replace(short.cell, budget=Budget.parse("40steps")))
+    records = [*rd.grid(batches=(4,), widths=(1,), n=200), short]
+    p = pairing.pairs(to_frame(records))
+    gpu = p[(p["device"] == "cuda:0") & (p["pipeline"] == "resident")]
+    assert len(gpu) == 1
+    long_rate = 4 / rd.step_model("cuda:0", "resident", 4, 1)
+    assert gpu.iloc[0]["images_per_s"] == pytest.approx(long_rate, rel=0.05)
