@@ -56,7 +56,8 @@ def figures_section(d: pd.DataFrame, v: Verdict) -> list:
                   "GPU/CPU speedup against model width for the batch sizes measured at the most widths.")
     out += _image("throughput.png", figures.throughput(d),
                   "Training images/s (timed images over timed seconds) against batch size, log-log; error bars: "
-                  "95% intervals over blocks. Cells that ended without a result are marked on the batch axis.")
+                  "95% intervals (blocks resampled, with run-to-run variation); a CPU at its fastest thread count "
+                  "for each cell. Cells that ended without a result are marked on the batch axis.")
     if len(out) == 1:
         out.append(doc.Para("No cell finished with step times: there is nothing to plot.", "note"))
     return out

@@ -1,0 +1,32 @@
+"""The figures' content, read back from matplotlib's objects (what a reader sees, not pixels)."""
+
+from __future__ import annotations
+
+from bench import figures
+from bench.results import to_frame
+from tests import reportdata as rd
+
+
+def legend(fig) -> list[str]:
+    return [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_throughput_draws_a_cpu_at_its_fastest_thread_count_not_a_line_per_count():
+    """A thread probe ran the CPU at 1, 2, 4, 8, 16 threads: one CPU line, through each cell's fastest count."""
+    records = rd.grid(batches=(4, 64), widths=(1,))
+    probe = [rd.record("cpu", "resident", b, 1, threads=t, scale=16 / t) for b in (4, 64) for t in (1, 2, 4, 8)]
+    fig = figures.throughput(to_frame(records + probe))
+    names = legend(fig)
+    assert sorted(names) == ["cpu, resident", "cpu, tutorial", "cuda:0, resident", "cuda:0, tutorial"], names
+    cpu = next(c for c in fig.axes[0].containers if c.get_label() == "cpu, resident")
+    drawn = cpu.lines[0].get_ydata()
+    fastest = [b / rd.step_model("cpu", "resident", b, 1) for b in (4, 64)]  # 16 threads: the grid's own cells
+    assert len(drawn) == 2 and all(abs(y - f) / f < 0.1 for y, f in zip(drawn, fastest)), (drawn, fastest)
+
+
+def test_the_throughput_figure_grows_to_hold_its_legend():
+    few = figures.throughput(to_frame(rd.grid(batches=(4, 64), widths=(1,))))
+    many = rd.grid(batches=(4, 64), widths=(1,))
+    for host in ("beta", "gamma"):
+        many += rd.grid(batches=(4, 64), widths=(1,), host=host, devices=("cpu",))
+    assert figures.throughput(to_frame(many)).get_figheight() > few.get_figheight()
