@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar, Mapping
 
+from bench.method import NVML_MIN_SECONDS  # a shorter total of windows is mostly NVML's refresh step
 from bench.records import ENERGY_METHODS as METHODS  # the record checks these names; one list, there
 POWERCAP = "/sys/class/powercap"
 Clock = Callable[[], float]  # seconds, monotonic
-NVML_MIN_SECONDS = 1.0  # s; NVML refreshes its counter every 20-100 ms, so a shorter total is mostly that step
 RAPL_MAX_WATTS = 1000.0  # W; a bound on a package's draw (Zeus uses the same) to tell when a wrap could hide
 _PACKAGE_ZONE = re.compile(r"intel-rapl:(\d+)")  # top level only: intel-rapl:N:M are its core/uncore/dram parts
 

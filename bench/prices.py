@@ -14,7 +14,9 @@ import pandas as pd
 from bench.config import steps_per_epoch
 from bench.errors import UserError
 from bench.labels import labels
+from bench.method import NVML_MIN_SECONDS
 from bench.pairing import MACHINE, usable
+from bench.results import too_short
 from bench.targets import config_of, energy_to_accuracy, targets, time_to_accuracy
 
 COLUMNS = ["label", "device", MACHINE, "dataset", "pipeline", "batch_size", "width", "price_per_hour",
@@ -101,6 +103,9 @@ def how(figure: dict | None) -> str:
     if not isinstance(figure, dict):
         return "not recorded (written before bench measured energy, or by pytest-benchmark)"
     method = figure.get("method")
+    if method in MEASURED and too_short(figure):
+        return (f"{method}, too short to read: {figure.get('seconds', 0):.2g} s of windows, under "
+                f"{NVML_MIN_SECONDS:g} s (NVML refreshes every 20-100 ms); train longer for a figure")
     if method in MEASURED:
         return f"{method}, measured"
     if method == "estimate":

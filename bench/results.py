@@ -115,6 +115,13 @@ def row(r: Record) -> dict:
     return out
 
 
+def too_short(fig) -> bool:
+    """An NVML figure over windows too short for its refresh step (method.NVML_MIN_SECONDS): kept in the record,
+    never turned into joules per image or watts. fig: a DeviceEnergy, or its dict as the DataFrame holds it."""
+    method_, seconds = (fig.get("method"), fig.get("seconds")) if isinstance(fig, dict) else (fig.method, fig.seconds)
+    return method_ == "nvml" and isinstance(seconds, (int, float)) and seconds < method.NVML_MIN_SECONDS
+
+
 def _energy_stats(r: Record) -> dict:
     """Joules per timed image and average watts over the windows, with the method, for the cell's device and,
     in host_ columns, for the CPU packages that drove a GPU: the GPU's figure never includes its host's."""
@@ -126,11 +133,12 @@ def _energy_stats(r: Record) -> dict:
         if fig is None:
             continue
         out[f"{prefix}energy_method"] = fig.method
-        if fig.joules is not None:
+        if fig.joules is not None and not too_short(fig):
             out[f"{prefix}joules_per_image"] = fig.joules / samples if samples else None
             out[f"{prefix}watts"] = fig.joules / fig.seconds if fig.seconds > 0 else None
     own = e.get(r.cell.device)
-    if own is not None and own.joules is not None and len(own.window_joules) == len(r.timing.blocks) > 0:
+    if own is not None and own.joules is not None and not too_short(own) \
+            and len(own.window_joules) == len(r.timing.blocks) > 0:
         steps = np.cumsum([n for n, _ in r.timing.blocks])
         out["energy_by_step"] = list(zip(steps.tolist(), np.cumsum(own.window_joules).tolist()))
     return out

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import pairing, sentences, sidebyside, verdict
+from bench import pairing, prices, sentences, sidebyside, verdict
 from bench.errors import UserError
 from bench.results import load
 from bench.terminal import rate_with_ci, speedup_text
@@ -110,7 +110,9 @@ def energy(ok: pd.DataFrame) -> list[str]:
             host = (f"; host CPU {r['host_joules_per_image']:.3g} J ({r['host_energy_method']})"
                     if pd.notna(r.get("host_joules_per_image")) else "")
             value = f"{r['joules_per_image']:.3g} J per image" if pd.notna(r["joules_per_image"]) else "no figure"
-            method = r["energy_method"] if pd.notna(r["energy_method"]) else "not recorded (an older record)"
+            own = (r["energy"] or {}).get(r["device"]) if isinstance(r["energy"], dict) else None
+            method = ("not recorded (an older record)" if pd.isna(r["energy_method"]) else
+                      prices.how(own) if r["energy_method"] in ("nvml", "rapl") else r["energy_method"])
             threads = f" at {r['threads']} threads" if r["device_kind"] == "cpu" else ""
             lines.append(f"{name}, {r['device']}{threads} batch {r['batch_size']} {r['tune'] or 'eager'}: {value} "
                          f"({method}){host}")

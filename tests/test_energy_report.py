@@ -8,12 +8,14 @@ import re
 import pandas as pd
 import pytest
 
-from bench import prices, sentences, verdict
+from bench import method, prices, sentences, verdict
 from bench.report import ReportConfig, render
 from bench.results import to_frame
 from bench.targets import energy_to_accuracy
 from tests import reportdata as rd
 from tests.conftest import as_record, record_dict
+
+LONG = 1200  # steps: 1.1 s of windows at the GPU's 0.9 ms resident step, NVML's minimum (method.NVML_MIN_SECONDS)
 
 NO_NVML = "nvidia-ml-py is not installed (pip install nvidia-ml-py)"
 
@@ -25,7 +27,7 @@ def per_image(r, watts: float) -> float:
 def mixed() -> dict:
     """Cells keyed (device, pipeline, batch): measured, estimated, unavailable and unrecorded energy mixed."""
     base = {(r.cell.device, r.cell.pipeline, r.cell.batch_size): r
-            for r in rd.grid(batches=(4, 64, 256), widths=(1,))}
+            for r in rd.grid(batches=(4, 64, 256), widths=(1,), n=LONG)}
     plan = {
         ("cpu", "tutorial", 4): (("rapl", 40.0), None),
         ("cuda:0", "tutorial", 4): (("nvml", 120.0), ("rapl", 30.0)),
@@ -37,7 +39,7 @@ def mixed() -> dict:
         ("cuda:0", "resident", 256): (("estimate", 250.0, "", "--gpu-watts 250"), ("rapl", 20.0)),
     }
     out = {k: rd.with_energy(base[k], *plan[k]) for k in plan}
-    out[("cuda:0", "resident", 1024)] = rd.record("cuda:0", "resident", 1024, 1)  # from before energy: none
+    out[("cuda:0", "resident", 1024)] = rd.record("cuda:0", "resident", 1024, 1, n=LONG)  # from before energy: none
     return out
 
 
@@ -115,15 +117,15 @@ def test_the_per_joule_line_appears_only_where_both_devices_were_measured():
     (("nvml", 120.0), ("unavailable", None)), (("unavailable", None, NO_NVML), ("rapl", 40.0)),
 ])
 def test_estimates_and_missing_energy_never_make_a_per_joule_line(gpu, cpu):
-    records = [rd.with_energy(rd.record("cuda:0", "tutorial", 4), gpu, ("rapl", 30.0)),
-               rd.with_energy(rd.record("cpu", "tutorial", 4), cpu)]
+    records = [rd.with_energy(rd.record("cuda:0", "tutorial", 4, n=LONG), gpu, ("rapl", 30.0)),
+               rd.with_energy(rd.record("cpu", "tutorial", 4, n=LONG), cpu)]
     v, w = judge(records)
     assert v.energy.empty and w.energy == []
     assert not v.pairs.empty  # the speedup is still judged
 
 
 def test_records_without_energy_give_no_per_joule_line_and_no_error():
-    v, w = judge(rd.grid(batches=(4,), widths=(1,)))
+    v, w = judge(rd.grid(batches=(4,), widths=(1,), n=LONG))
     assert v.energy.empty and w.energy == []
 
 
@@ -186,8 +188,8 @@ def test_cells_csv_has_the_energy_columns_but_not_the_nested_record(mixed_report
 
 
 def test_a_report_where_nothing_was_measured_says_so_and_how_to_estimate(tmp_path):
-    records = [rd.with_energy(rd.record("cpu", "tutorial", 4), ("unavailable", None)),
-               rd.with_energy(rd.record("cpu", "resident", 256), ("estimate", 65.0))]
+    records = [rd.with_energy(rd.record("cpu", "tutorial", 4, n=LONG), ("unavailable", None)),
+               rd.with_energy(rd.record("cpu", "resident", 256, n=LONG), ("estimate", 65.0))]
     rd.write(tmp_path / "run" / "records.jsonl", records)
     md = (render([tmp_path / "run"], ReportConfig(name="none"), tmp_path / "reports").parent / "report.md").read_text()
     energy = md.split("## Energy")[1].split("\n## ")[0]
@@ -199,11 +201,11 @@ def test_a_report_where_nothing_was_measured_says_so_and_how_to_estimate(tmp_pat
 def test_at_their_best_gets_its_own_line_when_it_compares_other_cells():
     from dataclasses import replace
 
-    eager = rd.record("cuda:0", "tutorial", 4)
-    tuned = rd.record("cuda:0", "tutorial", 4, scale=0.5, seed=1)
+    eager = rd.record("cuda:0", "tutorial", 4, n=LONG)
+    tuned = rd.record("cuda:0", "tutorial", 4, scale=0.5, seed=1, n=LONG)
     tuned = replace(tuned, cell=replace(tuned.cell, variant="fast", tune=("channels_last",)))
     records = [rd.with_energy(eager, ("nvml", 120.0)), rd.with_energy(tuned, ("nvml", 150.0)),
-               rd.with_energy(rd.record("cpu", "tutorial", 4), ("rapl", 40.0))]
+               rd.with_energy(rd.record("cpu", "tutorial", 4, n=LONG), ("rapl", 40.0))]
     _, w = judge(records)
     assert [line.split(" (")[0] for line in w.energy] == ["Per joule, as written", "Per joule, at their best"]
     cpu = per_image(records[2], 40.0)
@@ -224,3 +226,18 @@ def test_a_record_with_impossible_energy_is_refused_naming_the_field(change, mat
                            **change}}
     with pytest.raises(ValueError, match=re.escape(match)):
         as_record(d)
+
+
+def test_an_nvml_total_shorter_than_its_refresh_gives_no_figure_and_says_why():
+    """On the H200, CUDA-graph cells of 0.02 s read 0 J and eager ones of 0.1-0.2 s disagreed by half: the
+    joules stay in the record, but no J per image, watts or per-joule line comes from them."""
+    short = rd.with_energy(rd.record("cuda:0", "tutorial", 4, n=60), ("nvml", 120.0), ("rapl", 30.0))  # 0.14 s
+    assert short.energy["cuda:0"].joules > 0 and short.energy["cuda:0"].seconds < method.NVML_MIN_SECONDS
+    cpu = rd.with_energy(rd.record("cpu", "tutorial", 4, n=60), ("rapl", 40.0))  # RAPL: no such limit
+    df = to_frame([short, cpu]).set_index("device")
+    assert pd.isna(df.loc["cuda:0", "joules_per_image"]) and pd.isna(df.loc["cuda:0", "watts"])
+    assert df.loc["cuda:0", "host_joules_per_image"] > 0 and df.loc["cpu", "joules_per_image"] > 0
+    how = prices.how(df.loc["cuda:0", "energy"]["cuda:0"])
+    assert how.startswith("nvml, too short to read: 0.14 s of windows, under 1 s")
+    v = verdict.judge(to_frame([short, cpu]))
+    assert v.energy is None or v.energy.empty

@@ -36,7 +36,7 @@ def test_energy_gives_one_tutorial_cell_per_device_not_the_thread_probe_s(df):
     assert len(lines) == 2, lines
     cpu, gpu = sorted(lines)
     assert cpu.startswith("tutorial configuration, cpu at 4 threads batch 4 eager: no figure (unavailable)")
-    assert gpu.startswith("tutorial configuration, cuda:0 batch 4 eager: 0.0903 J per image (nvml)")
+    assert gpu.startswith("tutorial configuration, cuda:0 batch 4 eager: 0.0903 J per image (nvml, measured)")
 
 
 def test_eager_against_a_cuda_graph_at_batch_4(df):
