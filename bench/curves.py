@@ -8,7 +8,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from bench import pairing
-from bench.figures import LINESTYLES, MARKERS, PALETTE, WIDE, colors, labelled, literal_text
+from bench.figures import LINESTYLES, MARKERS, PALETTE, WIDE, colors, labelled, legend_layout, literal_text
 
 
 def _curves(df: pd.DataFrame) -> pd.DataFrame:
@@ -32,7 +32,9 @@ def time_to_accuracy(df: pd.DataFrame, targets: dict | None = None, max_panels: 
                      key=lambda c: (c[1] != "tutorial", c[3], c[2]))[:max_panels]
     ncols = min(4, len(configs))
     nrows = -(-len(configs) // ncols)
-    fig = Figure(figsize=(WIDE[0], 0.6 + 2.5 * nrows), layout="constrained")
+    shown = ok[[(r.dataset, r.pipeline, r.batch_size, r.width) in configs for r in ok.itertuples()]]
+    legend_cols, extra = legend_layout(shown["label"].unique(), max_cols=6)
+    fig = Figure(figsize=(WIDE[0], 0.6 + 2.5 * nrows + extra), layout="constrained")
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
     for ax, cfg in zip(axes, configs):
         here = ok[(ok["dataset"] == cfg[0]) & (ok["pipeline"] == cfg[1]) & (ok["batch_size"] == cfg[2])
@@ -55,8 +57,8 @@ def time_to_accuracy(df: pd.DataFrame, targets: dict | None = None, max_panels: 
     for ax in axes[max(0, len(configs) - ncols):len(configs)]:
         ax.set_xlabel("training seconds", fontsize=8)
     handles = {h.get_label(): h for ax in axes for h in ax.get_lines() if not h.get_label().startswith("_")}
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(6, len(handles)),
-               fontsize=8, frameon=False)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=legend_cols, fontsize=8,
+               frameon=False)
     fig.suptitle("Time to accuracy (dotted: the target accuracy)", fontsize=11)
     return fig
 
@@ -70,7 +72,8 @@ def samples_to_accuracy(df: pd.DataFrame) -> Figure | None:
         return None
     configs = sorted({_config_name(r) for _, r in ok.iterrows()})
     devices = sorted(ok["label"].unique(), key=lambda s: (not s.startswith("cpu"), s))
-    fig = Figure(figsize=(WIDE[0], 4.0), layout="constrained")
+    legend_cols, extra = legend_layout(configs + devices)
+    fig = Figure(figsize=(WIDE[0], 4.0 + extra), layout="constrained")
     ax = fig.subplots()
     for _, r in ok.iterrows():
         curve = pd.DataFrame(r["accuracy_curve"])
@@ -80,7 +83,7 @@ def samples_to_accuracy(df: pd.DataFrame) -> Figure | None:
     handles = [Line2D([], [], color=PALETTE[i % len(PALETTE)], label=c) for i, c in enumerate(configs)]
     handles += [Line2D([], [], color="#444", linestyle=LINESTYLES[i % 4], marker=MARKERS[i % 6], markersize=3,
                        label=dev) for i, dev in enumerate(devices)]
-    ax.legend(handles=handles, fontsize=8, loc="lower right", frameon=False)
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=legend_cols, frameon=False)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e3:,.0f}k" if v else "0"))
     ax.set_xlabel("training images seen")
     ax.set_ylabel("test accuracy (%)")

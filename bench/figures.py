@@ -47,6 +47,14 @@ def colors(labels) -> dict[str, str]:
     return {lab: PALETTE[i % len(PALETTE)] for i, lab in enumerate(ordered)}
 
 
+def legend_layout(names, max_cols: int = 4, line_chars: int = 110) -> tuple[int, float]:
+    """Columns for a legend below the panels, as many as its longest name allows, and the inches the figure
+    grows by to hold its rows (without that, many series squeeze the panels to nothing)."""
+    names = list(names)
+    ncols = max(1, min(max_cols, len(names), line_chars // max((len(n) for n in names), default=1)))
+    return ncols, 0.2 * -(-len(names) // ncols)
+
+
 def labelled(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(label=labels(df)) if not df.empty else df.assign(label=[])
 
@@ -80,9 +88,8 @@ def throughput(df: pd.DataFrame) -> Figure | None:
     spread = ok.groupby("width")["batch_size"].nunique()
     widths = sorted(spread[spread > 1].index)[:3] or [min(ok["width"])]  # a lone point per width says little
     series = {f"{lab}, {pipe}" for lab, pipe in ok[ok["width"].isin(widths)][["label", "pipeline"]].itertuples(index=False)}
-    ncols = max(1, min(4, 110 // max((len(n) for n in series), default=1)))
-    rows = -(-len(series) // ncols)  # the legend's rows, below the panels: the figure grows to hold them
-    fig = Figure(figsize=(WIDE[0], (WIDE[1] if len(widths) == 1 else 4.0) + 0.2 * rows), layout="constrained")
+    ncols, extra = legend_layout(series)
+    fig = Figure(figsize=(WIDE[0], (WIDE[1] if len(widths) == 1 else 4.0) + extra), layout="constrained")
     axes = fig.subplots(1, len(widths), sharey=True, squeeze=False)[0]
     pipelines = sorted(ok["pipeline"].unique())
     for ax, width in zip(axes, widths):

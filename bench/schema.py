@@ -67,6 +67,8 @@ def decode(tp, value, path: str):
             raise ValueError(f"{path} must be a list, got {_kind(value)}")
         if args == (float, Ellipsis) and _all_finite_numbers(value):  # step times: thousands, read fast
             return tuple(map(float, value))
+        if args == (tuple[int, float], Ellipsis) and _all_count_seconds(value):  # blocks: hundreds, read fast
+            return tuple((n, float(t)) for n, t in value)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(decode(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
@@ -92,6 +94,13 @@ def _finite(value) -> bool:
 
 def _all_finite_numbers(values: list) -> bool:
     return all(type(v) is float or type(v) is int for v in values) and all(map(_finite, values))
+
+
+def _all_count_seconds(values: list) -> bool:
+    """Every item a [whole number, finite number] pair that decode would accept as it is; else the slow path
+    reads them one by one and names the first that does not fit."""
+    return all(type(v) is list and len(v) == 2 and type(v[0]) is int and abs(v[0]) <= MAX_INT
+               and (type(v[1]) is float or type(v[1]) is int) and _finite(v[1]) for v in values)
 
 
 def _decode_dataclass(cls, value, path: str):

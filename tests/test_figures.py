@@ -30,3 +30,16 @@ def test_the_throughput_figure_grows_to_hold_its_legend():
     for host in ("beta", "gamma"):
         many += rd.grid(batches=(4, 64), widths=(1,), host=host, devices=("cpu",))
     assert figures.throughput(to_frame(many)).get_figheight() > few.get_figheight()
+
+
+def test_accuracy_figures_hold_many_devices_without_squeezing_their_panels(recwarn):
+    """1,000 records of several machines: matplotlib warned that the panels collapsed to zero under the legend."""
+    from bench import curves
+
+    records = rd.many(200)
+    for make in (curves.time_to_accuracy, curves.samples_to_accuracy):
+        fig = make(to_frame(records))
+        figures.to_png(fig)
+        few = make(to_frame(rd.grid(batches=(4,), widths=(1,))))
+        assert fig.get_figheight() > few.get_figheight()
+    assert not [w for w in recwarn if "constrained_layout" in str(w.message)]
