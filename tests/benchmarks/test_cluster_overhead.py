@@ -13,7 +13,11 @@ from bench.clusterplan import ClusterPlan, Node, Task, reservation
 from bench.config import Budget, CellConfig, default_lr
 from bench.writer import RecordWriter
 
-TOLERANCE = 0.05  # images/s through Ray against local, on the CPU
+# images/s through Ray against local, on the CPU: 5% for the resident pipeline; for the tutorial's, whose
+# DataLoader workers share 2 cores with Ray's own processes, its run-to-run variation (stats.RUN_TO_RUN_CV: 5.7-9.7%
+# between fresh local runs in benchmarks/calibration.py), below which 3 pairs cannot tell Ray from noise
+# (2026-11-28: local runs of 722, 873 and 925 images/s, Ray/local 1.050)
+TOLERANCE = {"resident": 0.05, "tutorial": stats.RUN_TO_RUN_CV}
 REPEATS = 3  # pairs: the cell locally, then through Ray, back to back
 
 
@@ -77,4 +81,4 @@ def test_a_cell_through_ray_runs_as_fast_as_locally(benchmark, bench_data, tmp_p
           f"{result['connect_seconds']:.1f} s, data {result['put_seconds']:.2f} s, shutdown "
           f"{result['shutdown_seconds']:.1f} s; per cell: {stats.median(result['cell_overheads']):.1f} s beyond "
           f"measuring (worker start, imports, data); load average {os.getloadavg()[0]:.1f}")
-    assert abs(ratio - 1) <= TOLERANCE, result
+    assert abs(ratio - 1) <= TOLERANCE[pipeline], result
