@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from bench import curves, figures, pairing, prices, sidebyside
+from bench import curves, figures, pairing, prices, sidebyside, variants
 from bench import document as doc
 from bench.method import SECTIONS
 from bench.sentences import Words
@@ -224,19 +224,29 @@ def energy_section(df: pd.DataFrame, config) -> list:
 
 
 def missing_cells(df: pd.DataFrame) -> list[str]:
-    """Per machine, the device x configuration (pairing.CONFIG) combinations its other cells imply but that
-    are absent."""
+    """Per machine and device, the configurations (pairing.CONFIG) its other cells imply but that are absent,
+    one line per pipeline and variant, batches grouped by width; a variant the device cannot run (cudagraph on a
+    CPU) is not a gap."""
     out = []
     several = df[pairing.MACHINE].nunique() > 1
     for machine, g in df.groupby(df[pairing.MACHINE].fillna("unknown host")):
         configs = set(g[pairing.CONFIG].itertuples(index=False, name=None))
         for device in sorted(g["device"].unique()):
             have = set(g[g["device"] == device][pairing.CONFIG].itertuples(index=False, name=None))
+            lacking: dict[tuple, dict[float, list[int]]] = {}
             for config in sorted(configs - have):
                 c = dict(zip(pairing.CONFIG, config))
+                options = tuple(c["variant"].split("+")) if c["variant"] else ()
+                if variants.unsupported(options, device, c["pipeline"]):
+                    continue
+                key = (c["dataset"], c["pipeline"], c["variant"])
+                lacking.setdefault(key, {}).setdefault(c["width"], []).append(c["batch_size"])
+            for (dataset, pipeline, variant), by_width in lacking.items():
+                where = "; ".join(f"batch {', '.join(map(str, sorted(batches)))}, width {width:g}"
+                                  for width, batches in sorted(by_width.items()))
                 out.append(f"{device}" + (f" @ {machine}" if several else "")
-                           + f": no record for {c['pipeline']} pipeline{' [' + c['variant'] + ']' if c['variant'] else ''}"
-                           f", batch {c['batch_size']}, width {c['width']:g} ({c['dataset']})")
+                           + f": no record for {pipeline} pipeline{' [' + variant + ']' if variant else ''}"
+                           f" at {where} ({dataset})")
     return out
 
 

@@ -128,8 +128,20 @@ def test_verdict_section_reads_the_regimes_and_the_crossovers(one_machine):
 def test_oom_and_missing_cells_are_listed(one_machine):
     gaps = (one_machine / "report.md").read_text().split("## Gaps and warnings")[1]
     assert "cuda:0, resident pipeline, batch 4096, width 1: **oom** (CUDA out of memory)" in gaps
-    assert "cpu: no record for resident pipeline, batch 1024, width 1" in gaps
-    assert "cpu: no record for resident pipeline, batch 4096, width 1" in gaps
+    assert "cpu: no record for resident pipeline at batch 1024, 4096, width 1 (synthetic)" in gaps
+
+
+def test_missing_cells_are_grouped_and_a_variant_the_device_cannot_run_is_no_gap():
+    """The H200 check ran cudagraph and compile+cudnn on CUDA only and the CPU to batch 4096: 23 lines of
+    'no record' became two, and none for a CPU cudagraph cell, which cannot exist."""
+    from bench.sections import missing_cells
+
+    lines = missing_cells(load_records([REFERENCE_2026_11_28]))
+    assert lines == [
+        "cpu: no record for resident pipeline at batch 8192, 16384, 32768, width 1; batch 256, 1024, 4096, width 4; "
+        "batch 256, 1024, 4096, width 16 (synthetic)",
+        "cpu: no record for resident pipeline [fast] at batch 8192, 16384, 32768, width 1; batch 256, 1024, 4096, "
+        "width 4; batch 256, 1024, 4096, width 16 (synthetic)"]
 
 
 def test_costs_follow_from_prices_step_times_and_time_to_accuracy(one_machine):
