@@ -9,7 +9,7 @@ import pandas as pd
 
 from bench import curves, figures, pairing, prices, sidebyside, variants
 from bench import document as doc
-from bench.method import SECTIONS
+from bench.method import NVML_MIN_SECONDS, SECTIONS
 from bench.sentences import Words
 from bench.targets import targets
 from bench.terminal import noisy_cells, rate_with_ci
@@ -196,14 +196,26 @@ def energy_section(df: pd.DataFrame, config) -> list:
     reasons: dict[str, int] = {}
 
     def how(text: str) -> doc.Cell:
+        if "too short to read: " in text:  # "nvml, too short to read: 0.15 s of windows, under 1 s (...)..."
+            method, rest = text.split(", too short to read: ", 1)
+            seconds = rest.split(" of windows", 1)[0]
+            why = (f"{method}: its windows added up to under {NVML_MIN_SECONDS:g} s, and NVML's counter refreshes "
+                   f"every 20-100 ms, so no figure is taken from them; train the cell longer for one")
+            return doc.Cell(f"{method}, too short ({seconds}) [{reasons.setdefault(why, len(reasons) + 1)}]", "wrap")
         if text.startswith(("unavailable: ", "not recorded")):
             why = text.split(": ", 1)[1] if text.startswith("unavailable") else text
             return doc.Cell(f"unavailable [{reasons.setdefault(why, len(reasons) + 1)}]", "wrap")
         return doc.Cell(text, "wrap")
 
     hosts = (e["device"] != "cpu").any()
+
+    def none(text) -> bool:
+        return not isinstance(text, str) or text.startswith(("unavailable: ", "not recorded"))
+
+    # cells with no figure at all (own and host) are counted below the table, not given a row of dashes each
+    blank = e.apply(lambda r: none(r["energy_how"]) and (r["device"] == "cpu" or none(r["host_how"])), axis=1)
     rows = []
-    for _, r in e.sort_values(["pipeline", "width", "batch_size", "label"]).iterrows():
+    for _, r in e[~blank].sort_values(["pipeline", "width", "batch_size", "label"]).iterrows():
         row = [r["label"], r["pipeline"], str(r["batch_size"]), f"{r['width']:g}", _sig(r["joules_per_image"]),
                _sig(r["watts"]), _fmt(r["target_accuracy"], ".1%"), _sig(r["energy_to_target"]), how(r["energy_how"])]
         if hosts:
@@ -211,6 +223,13 @@ def energy_section(df: pd.DataFrame, config) -> list:
                     if r["device"] != "cpu" else ["", "", ""])
         rows.append(row)
     headers = ["device", "pipeline", "batch", "width", "J per image", "W", "target accuracy", "J to target", "how"]
+    without = []
+    for text, cells in e[blank].groupby("energy_how", sort=False):
+        cell = how(text)  # numbers the reason
+        names = ", ".join(sorted(cells["label"].unique()))
+        without.append(f"{len(cells)} cell(s) with no energy figure, {cell.text}: {names}")
+    if not rows:
+        return out + [doc.Bullets(without), doc.Bullets([f"[{n}] {why}" for why, n in reasons.items()])]
     out.append(doc.Table(headers + (["host CPU J per image", "host W", "host how"] if hosts else []), rows,
                          "Per cell, over its timed blocks only (evaluation and warm-up excluded): J per image = "
                          "joules / timed images; W = joules / seconds of the windows; J to target = the joules of the "
@@ -218,6 +237,8 @@ def energy_section(df: pd.DataFrame, config) -> list:
                          "GPU alone (NVML); the CPU packages of its host (RAPL: the whole socket, every process on "
                          "it) are listed apart, never added in.", numeric=(2, 3, 4, 5, 6, 7, 9, 10) if hosts
                          else (2, 3, 4, 5, 6, 7)))
+    if without:
+        out.append(doc.Bullets(without))
     if reasons:
         out.append(doc.Bullets([f"[{n}] {why}" for why, n in reasons.items()]))
     return out

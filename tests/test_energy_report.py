@@ -161,9 +161,12 @@ def test_the_energy_section_shows_each_figure_with_how_it_was_obtained(mixed_rep
     assert rows[("cpu", "tutorial", 4)][9:] == ["", "", ""]  # a CPU cell has no host apart
     assert rows[("cpu", "resident", 4)][8] == "estimate from --cpu-watts 65, not measured"
     assert rows[("cuda:0", "resident", 256)][8] == "estimate from --gpu-watts 250, not measured"
-    assert rows[("cpu", "resident", 64)][4:6] == ["-", "-"] and rows[("cpu", "resident", 64)][8] == "unavailable [1]"
-    assert rows[("cuda:0", "resident", 1024)][8].startswith("unavailable [")
+    # cells with no figure at all (their own or their host's) are counted below the table, not given rows
+    assert ("cpu", "resident", 64) not in rows and ("cuda:0", "resident", 1024) not in rows
+    assert ("cuda:0", "resident", 4) in rows  # its own figure, and a host without one
     energy = md.split("## Energy")[1].split("\n## ")[0]
+    assert "- 1 cell(s) with no energy figure, unavailable [1]: cpu" in energy
+    assert re.search(r"- 1 cell\(s\) with no energy figure, unavailable \[\d\]: cuda:0\n", energy)
     unrecorded = "not recorded (written before bench measured energy, or by pytest-benchmark)"
     for reason in (rd.NO_RAPL, NO_NVML, unrecorded):
         assert energy.count(f"] {reason}") == 1, reason  # each reason once, numbered, below the table
@@ -241,3 +244,9 @@ def test_an_nvml_total_shorter_than_its_refresh_gives_no_figure_and_says_why():
     assert how.startswith("nvml, too short to read: 0.14 s of windows, under 1 s")
     v = verdict.judge(to_frame([short, cpu]))
     assert v.energy is None or v.energy.empty
+    from bench import sections
+    from bench.report import ReportConfig
+
+    parts = sections.energy_section(to_frame([short, cpu]), ReportConfig(name="x"))
+    text = "\n".join(str(p) for p in parts)
+    assert "nvml, too short (0.14 s) [1]" in text and "[1] nvml: its windows added up to under 1 s" in text
