@@ -37,9 +37,11 @@ def cmd_run(args) -> int:
     print(terminal.summary(df))
     for line in terminal.noisy_cells(df):
         print(line, file=sys.stderr)
-    status, headline = sentences.describe(verdict.judge(df), df).headline
-    if status != "none":
-        print(f"\nverdict: {headline.replace('**', '')}")
+    v = verdict.judge(df)
+    status, headline = sentences.describe(v, df).headline
+    print(f"\nverdict: {headline.replace('**', '')}")
+    if v.kinds == [v.baseline]:  # a CPU-only machine: the committed GPU reference is one command away
+        print(f"beside a real GPU: bench report {shlex.quote(str(outcome.out))} --reference")
     print(f"\nresults: {outcome.records}  (load with bench.results.load({str(outcome.out)!r}))")
     if outcome.report:
         print(f"report: {outcome.report}")

@@ -106,6 +106,9 @@ def test_tiny_run_writes_records_and_prints_the_table(capsys, tmp_path, fashion)
     assert "1.00x (baseline)" in printed.out  # a CPU-only run: each configuration's CPU cell is its baseline
     assert "images/s [95% CI]" in printed.out and str(out / "records.jsonl") in printed.out
     assert "fashion-mnist requested" in printed.err
+    # a CPU-only machine cannot answer the question itself: it says so, and how to see a real GPU beside it
+    assert "verdict: These results hold only CPU measurements" in printed.out
+    assert f"beside a real GPU: bench report {out} --reference" in printed.out
 
 
 def test_absent_device_is_named_and_the_others_still_run(capsys, tmp_path, fashion):
