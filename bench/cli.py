@@ -38,7 +38,7 @@ def cmd_run(args) -> int:
     for line in terminal.noisy_cells(df):
         print(line, file=sys.stderr)
     v = verdict.judge(df)
-    status, headline = sentences.describe(v, df).headline
+    _, headline = sentences.describe(v, df).headline
     print(f"\nverdict: {headline.replace('**', '')}")
     if v.kinds == [v.baseline]:  # a CPU-only machine: the committed GPU reference is one command away
         print(f"beside a real GPU: bench report {shlex.quote(str(outcome.out))} --reference")

@@ -87,7 +87,8 @@ def throughput(df: pd.DataFrame) -> Figure | None:
     palette = colors(d["label"])
     spread = ok.groupby("width")["batch_size"].nunique()
     widths = sorted(spread[spread > 1].index)[:3] or [min(ok["width"])]  # a lone point per width says little
-    series = {f"{lab}, {pipe}" for lab, pipe in ok[ok["width"].isin(widths)][["label", "pipeline"]].itertuples(index=False)}
+    shown = ok[ok["width"].isin(widths)]
+    series = {f"{lab}, {pipe}" for lab, pipe in zip(shown["label"], shown["pipeline"])}
     ncols, extra = legend_layout(series)
     fig = Figure(figsize=(WIDE[0], (WIDE[1] if len(widths) == 1 else 4.0) + extra), layout="constrained")
     axes = fig.subplots(1, len(widths), sharey=True, squeeze=False)[0]

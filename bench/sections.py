@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from bench import curves, figures, pairing, prices, sidebyside, variants
+from bench import curves, figures, pairing, prices, variants
 from bench import document as doc
 from bench.method import NVML_MIN_SECONDS, SECTIONS
 from bench.sentences import Words

@@ -11,7 +11,6 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from bench import devices
 from bench.variants import kind
 
 

@@ -2,7 +2,7 @@
 
     scripts/gpu-check.sh OUTDIR               # on the GPU machine; GPU_CHECK_SECONDS (default 540) caps the whole
     scripts/gpu-check.sh --rehearse OUTDIR    # every stage on this machine's CPU, tiny budgets, 2 minutes or less
-    scripts/gpu-check.sh --archive OUTDIR     # the same, packed at the end into OUTDIR/check.tar.gz (for a lent machine)
+    scripts/gpu-check.sh --archive OUTDIR     # the same, packed at the end into OUTDIR/check.tar.gz (lent machines)
     scripts/gpu-check.sh --device-command     # the exact command for a lent machine, this commit written into it
     scripts/gpu-check.sh --plan               # the stages: budgets, estimates from measured costs, what each is for
 
