@@ -30,6 +30,7 @@ def verdict_section(v: Verdict, w: Words) -> list:
     out: list = [doc.Heading("Verdict"), doc.Para(text, f"verdict-{status}")]
     out += [doc.Para(line, "lead") for line in w.crossovers[:2]]
     out += [doc.Para(line, "lead") for line in w.energy]
+    out += [doc.Para(line, "lead") for line in w.beside]
     if w.caveats or w.notes:
         out.append(doc.Bullets([f"**Caveat**: {c}" for c in w.notes + w.caveats]))
     rows = []

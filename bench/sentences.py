@@ -32,6 +32,7 @@ class Words:
     caveats: list[str]
     notes: list[str]  # what to run when a device kind is missing
     energy: list[str] = field(default_factory=list)  # per joule, where both devices' energy was measured
+    beside: list[str] = field(default_factory=list)  # a machine without a GPU beside each GPU (e.g. --reference)
 
 
 def describe(v: Verdict, df: pd.DataFrame) -> Words:
@@ -41,7 +42,25 @@ def describe(v: Verdict, df: pd.DataFrame) -> Words:
                       failed[[r == name for r in regimes]] if len(failed) else failed)
                for name in REGIMES for comparison in (AS_WRITTEN, AT_BEST)]
     return Words(answers, headline(answers, v), crossovers(v.pairs, v.threshold), caveats(df, v.pairs),
-                 missing_kinds(v.kinds, v.baseline), per_joule(v))
+                 missing_kinds(v.kinds, v.baseline), per_joule(v), beside(v))
+
+
+def beside(v: Verdict) -> list[str]:
+    """For each machine without a GPU (yours, beside the committed reference), the tutorial configuration as
+    written: each GPU's images/s over that machine's CPU's. Across machines, and said so: how two machines
+    compare, which the same-machine headline above does not answer."""
+    p = v.pairs
+    if p.empty:
+        return []
+    p = p[(p["comparison"] == AS_WRITTEN) & (p["regime"] == "tutorial configuration")]  # cross pairs included
+    cpu_only = p[p["cross_machine"].astype(bool) & ~p[BASE_M].isin(set(p[M]))]
+    out = []
+    for _, r in cpu_only.sort_values([BASE_M, M]).iterrows():
+        out.append(f"Beside {r[BASE_M]}, which has no GPU (two machines, not two devices): the {_gpu(r)} on {r[M]} "
+                   f"trained the tutorial configuration at {fmt_speedup(r)} the images/s of {r[BASE_M]}'s CPU "
+                   f"({r['images_per_s']:,.0f} against {r['base_images_per_s']:,.0f}): "
+                   f"{_judgement(r, v.threshold)}.")
+    return out
 
 
 def _gpu(r: pd.Series) -> str:

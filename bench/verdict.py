@@ -69,11 +69,17 @@ def doubts(cell: pd.Series) -> dict[str, str]:
     return out
 
 
+def _both(cell: dict[str, str], base: dict[str, str]) -> dict[str, str]:
+    """The doubts of a pair: each kind once, with both cells' details where both have it (two noisy cells:
+    both paces named, not only the GPU's)."""
+    return {k: "; ".join(d[k] for d in (cell, base) if k in d) for k in {**cell, **base}}
+
+
 def judged(p: pd.DataFrame, df: pd.DataFrame, comparison: str, threshold: float) -> pd.DataFrame:
     """Pairs with their regime and outcome; where a cell cannot decide, inconclusive, with the kinds of doubt
     (doubt) and their details (reason)."""
     p = pairing.accelerator_pairs(p).reset_index(drop=True)
-    found = [{**doubts(df.loc[b]), **doubts(df.loc[r])} for r, b in zip(p["row"], p["base_row"])]
+    found = [_both(doubts(df.loc[r]), doubts(df.loc[b])) for r, b in zip(p["row"], p["base_row"])]
     outcomes = [outcome(lo, hi, threshold) if not d else "inconclusive"
                 for lo, hi, d in zip(p["low"], p["high"], found)]
     regimes = [regime(*k) for k in zip(p["pipeline"], p["batch_size"], p["width"])]

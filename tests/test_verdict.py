@@ -1,5 +1,7 @@
 """The verdict: speedups, intervals, outcomes and crossovers equal what the records give by hand."""
 
+import re
+
 import pytest
 
 from dataclasses import replace
@@ -175,3 +177,28 @@ def test_no_usable_cells_give_an_empty_verdict_not_an_error():
     v, w = judge([rd.record("cuda:0", status="oom")])
     assert v.pairs.empty and "nothing to compare" in w.notes[0]
     assert w.headline[0] == "none" and w.crossovers == []
+
+
+def test_two_noisy_cells_name_both_paces():
+    """Both sides of a pair noisy: the reason named only the GPU's pace (one dict key overwrote the other)."""
+    records = [rd.record(d, "resident", 256, 1, n=200, noise=0.5, seed=i) for i, d in enumerate(("cpu", "cuda:0"))]
+    row = judge(records)[0].of(verdict.AS_WRITTEN).iloc[0]
+    assert row["doubt"] == "noisy"
+    assert re.fullmatch(r"cuda:0's pace varied \d+% between blocks; cpu's pace varied \d+% between blocks",
+                        row["reason"]), row["reason"]
+
+
+def test_a_machine_without_a_gpu_is_set_beside_each_gpu_in_its_own_line():
+    """Your CPU-only machine beside the committed reference (--reference): the headline stays same-machine, and
+    one line says how the two machines compare, labelled so."""
+    records = rd.grid(batches=(4,), widths=(1,), n=200) + [rd.record("cpu", "tutorial", 4, 1, host="beta", n=200,
+                                                                      scale=2.0)]
+    v, w = judge(records)
+    assert "the **NVIDIA H100 80GB HBM3 is" in w.headline[1] and "beta" not in w.headline[1]
+    (line,) = w.beside
+    gpu, cpu = (4 / rd.step_model(d, "tutorial", 4, 1, s) for d, s in (("cuda:0", 1.0), ("cpu", 2.0)))
+    assert line.startswith("Beside beta, which has no GPU (two machines, not two devices): the NVIDIA H100 80GB "
+                           "HBM3 on alpha trained the tutorial configuration at ")
+    speedup = float(re.search(r"configuration at ([\d.]+)x", line).group(1))
+    assert speedup == pytest.approx(gpu / cpu, rel=0.05) and line.endswith(": inconclusive: the interval contains 2x.")
+    assert judge(rd.grid(batches=(4,), widths=(1,), n=200))[1].beside == []  # one machine: no such line
