@@ -196,6 +196,9 @@ def energy_section(df: pd.DataFrame, config) -> list:
             "as estimates.", "note"))
     reasons: dict[str, int] = {}
 
+    def none(text) -> bool:  # no figure: unavailable, or from before energy was recorded
+        return not isinstance(text, str) or text.startswith(("unavailable: ", "not recorded"))
+
     def how(text: str) -> doc.Cell:
         if "too short to read: " in text:  # "nvml, too short to read: 0.15 s of windows, under 1 s (...)..."
             method, rest = text.split(", too short to read: ", 1)
@@ -203,15 +206,12 @@ def energy_section(df: pd.DataFrame, config) -> list:
             why = (f"{method}: its windows added up to under {NVML_MIN_SECONDS:g} s, and NVML's counter refreshes "
                    f"every 20-100 ms, so no figure is taken from them; train the cell longer for one")
             return doc.Cell(f"{method}, too short ({seconds}) [{reasons.setdefault(why, len(reasons) + 1)}]", "wrap")
-        if text.startswith(("unavailable: ", "not recorded")):
+        if none(text):
             why = text.split(": ", 1)[1] if text.startswith("unavailable") else text
             return doc.Cell(f"unavailable [{reasons.setdefault(why, len(reasons) + 1)}]", "wrap")
         return doc.Cell(text, "wrap")
 
     hosts = (e["device"] != "cpu").any()
-
-    def none(text) -> bool:
-        return not isinstance(text, str) or text.startswith(("unavailable: ", "not recorded"))
 
     # cells with no figure at all (own and host) are counted below the table, not given a row of dashes each
     blank = e.apply(lambda r: none(r["energy_how"]) and (r["device"] == "cpu" or none(r["host_how"])), axis=1)

@@ -9,6 +9,7 @@ from bench.config import Budget, CellConfig
 from bench.data import Dataset
 from bench.records import SCHEMA_VERSION, Record
 from bench.schema import decode
+from tests.formats import write_fashion
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -47,6 +48,15 @@ def tiny_dataset(n_train=64, n_test=32, size=32, channels=3, seed=0) -> Dataset:
 @pytest.fixture
 def tiny():
     return tiny_dataset()
+
+
+@pytest.fixture
+def fashion(tmp_path):
+    """A tiny Fashion-MNIST in the real idx format (64 train, 20 test images), for `bench run` end to end; a module
+    that needs another size defines its own."""
+    folder = tmp_path / "fm"
+    write_fashion(folder, gz=True, n_train=64, n_test=20)
+    return folder
 
 
 def make_cell(**kw) -> CellConfig:

@@ -19,7 +19,6 @@ from bench.records import Environment
 from bench.train import train
 from bench.tuning import eager_step
 from tests.conftest import make_cell
-from tests.formats import write_fashion
 from tests.test_timing import FakeClock
 
 ENV = Environment(host="test")
@@ -124,13 +123,6 @@ def test_a_record_with_energy_reads_back_as_written(tiny, no_rapl):
 
     r = train(make_cell(), tiny, ENV, "run", cpu_watts=40.0)
     assert Record.from_json(r.to_json()).energy == r.energy
-
-
-@pytest.fixture
-def fashion(tmp_path):
-    folder = tmp_path / "fm"
-    write_fashion(folder, gz=True, n_train=64, n_test=20)
-    return folder
 
 
 def run_args(fashion, out, *extra):

@@ -19,7 +19,6 @@ from bench.records import Environment
 from bench.writer import RecordWriter
 from bench.train import train
 from bench.tuning import eager_step as make_step
-from tests.formats import write_fashion
 
 
 def faulty_steps(at_cell: int, at_step: int, fault):
@@ -124,13 +123,6 @@ def test_ctrl_c_in_a_cell_drops_it_and_keeps_the_finished_ones(tmp_path, tiny):
 
 
 # --- through the command line -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fashion(tmp_path):
-    folder = tmp_path / "fm"
-    write_fashion(folder, gz=True, n_train=64, n_test=20)
-    return folder
 
 
 def argv(fashion, out, *extra):

@@ -18,17 +18,9 @@ from bench.options import build_parser
 from bench.reading import read_records
 from bench.writer import RecordWriter
 from tests.conftest import make_record
-from tests.formats import write_fashion
 from tests.processes import finish, start, wait_for_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture
-def fashion(tmp_path):
-    folder = tmp_path / "fm"
-    write_fashion(folder, gz=True, n_train=64, n_test=20)
-    return folder
 
 
 def run_args(fashion, out, batches="4,8,16", widths="1", budget="4steps", *extra):

@@ -18,17 +18,9 @@ from bench import runner, swap
 from bench.cli import main
 from bench.reading import read_records
 from bench.train import train
-from tests.formats import write_fashion
 from tests.processes import finish, start, wait_for_text
 from tests.test_faults import faulty_steps
 from tests.test_resume import records_of, run_args
-
-@pytest.fixture
-def fashion(tmp_path):
-    folder = tmp_path / "fm"
-    write_fashion(folder, gz=True, n_train=64, n_test=20)
-    return folder
-
 
 def the_stop_line(err: str, verb: str = "interrupted") -> str:
     """The one line that says the run stopped; nothing else in stderr may look like a crash."""

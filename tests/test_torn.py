@@ -20,24 +20,15 @@ from bench.reading import read_records
 from bench.torn import is_torn
 from bench.writer import AppendFailed, RecordWriter
 from tests.conftest import make_record, record_dict, as_record
-from tests.formats import write_fashion
+from tests.test_resume import run_args
 
 LINES = [make_record(batch_size=b).to_json() for b in (4, 8)]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture
-def fashion(tmp_path):
-    folder = tmp_path / "fm"
-    write_fashion(folder, gz=True, n_train=64, n_test=20)
-    return folder
-
-
 def grid(fashion, out, *extra):
     """The issue's grid: --batch-size 4,8 --width 1,2, four cells of a few steps."""
-    return ["run", "--dataset", "fashion-mnist", "--data-dir", str(fashion), "--devices", "cpu", "--pipeline",
-            "resident", "--batch-size", "4,8", "--width", "1,2", "--budget", "4steps", "--warmup", "1", "--eval",
-            "1", "--workers", "0", "--threads", "1", "--quiet", "--no-report", "--out", str(out), *extra]
+    return run_args(fashion, out, "4,8", "1,2", "4steps", "--no-report", *extra)
 
 
 def whole_lines(path):
