@@ -127,12 +127,12 @@ class CellConfig:
         _positive_int("batch_size", self.batch_size)
         if self.threads is not None:
             _positive_int("threads", self.threads)
-        if not (is_number(self.width) and _finite(self.width) and self.width > 0):
+        if not (is_number(self.width) and is_finite(self.width) and self.width > 0):
             raise ValueError(f"width must be a positive number, got {_short(self.width)}")
         object.__setattr__(self, "width", float(self.width))  # width 1 and 1.0 are one cell, with one key
-        if not (is_number(self.lr) and _finite(self.lr) and self.lr > 0):
+        if not (is_number(self.lr) and is_finite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {_short(self.lr)}")
-        if not (is_number(self.momentum) and _finite(self.momentum) and 0 <= self.momentum < 1):
+        if not (is_number(self.momentum) and is_finite(self.momentum) and 0 <= self.momentum < 1):
             raise ValueError(f"momentum must be in [0, 1), got {_short(self.momentum)}")
         for name in ("eval_points", "warmup_steps", "workers", "seed"):
             value = getattr(self, name)
@@ -184,6 +184,14 @@ def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def is_finite(value) -> bool:
+    """A finite number, as a float too (a 400-digit integer is not: it has no float)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _positive_int(name: str, value) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COUNT:
         raise ValueError(f"{name} must be a whole number from 1 to 2^63 - 1, got {_short(value)}")
@@ -192,11 +200,6 @@ def _positive_int(name: str, value) -> None:
 MAX_COUNT = 2**63 - 1  # a count numpy and torch can hold
 
 
-def _finite(value) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer too large for a float
-        return False
 
 
 def _short(value) -> str:

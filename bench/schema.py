@@ -15,7 +15,7 @@ import types
 import typing
 from functools import lru_cache
 
-from bench.config import is_number
+from bench.config import is_finite, is_number
 
 
 @lru_cache(maxsize=None)
@@ -24,7 +24,7 @@ def _hints(cls) -> dict:
 
 
 def _kind(value) -> str:
-    if is_number(value) and not _finite(value):
+    if is_number(value) and not is_finite(value):
         return "a number too large for a float" if isinstance(value, int) else "a non-finite number"
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number" if is_number(value) else type(value).__name__)
@@ -59,7 +59,7 @@ def decode(tp, value, path: str):
             raise ValueError(f"{path} must be a whole number below 2^63, got one of {len(str(abs(value)))} digits")
         return value
     if tp is float:
-        if not (is_number(value) and _finite(value)):
+        if not (is_number(value) and is_finite(value)):
             raise ValueError(f"{path} must be a finite number, got {_kind(value)}")
         return float(value)
     if origin is tuple:
@@ -84,23 +84,15 @@ def decode(tp, value, path: str):
 MAX_INT = 2**63 - 1  # what numpy and torch hold; a whole number past it is not a count this bench wrote
 
 
-def _finite(value) -> bool:
-    """A finite number, as a float too (a 400-digit integer is not: it has no float)."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
 def _all_finite_numbers(values: list) -> bool:
-    return all(type(v) is float or type(v) is int for v in values) and all(map(_finite, values))
+    return all(type(v) is float or type(v) is int for v in values) and all(map(is_finite, values))
 
 
 def _all_count_seconds(values: list) -> bool:
     """Every item a [whole number, finite number] pair that decode would accept as it is; else the slow path
     reads them one by one and names the first that does not fit."""
     return all(type(v) is list and len(v) == 2 and type(v[0]) is int and abs(v[0]) <= MAX_INT
-               and (type(v[1]) is float or type(v[1]) is int) and _finite(v[1]) for v in values)
+               and (type(v[1]) is float or type(v[1]) is int) and is_finite(v[1]) for v in values)
 
 
 def _decode_dataclass(cls, value, path: str):
