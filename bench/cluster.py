@@ -70,13 +70,15 @@ def runtime_env() -> dict:
 def connect(address: str | None) -> Session:
     """Join the Ray instance this process already has, or the cluster at `address` (None: RAY_ADDRESS, the
     cluster `ray start` began on this machine, or else a new local instance). Bad input is one UserError."""
+    target = address if address is not None else os.environ.get("RAY_ADDRESS") or None
+    host_port = _host_port(target) if target else None  # a malformed address is bad input, Ray or not
     try:
         import ray
     except ImportError:
         raise UserError("--executor ray needs Ray, which is not installed: pip install -e \".[ray]\" "
                         "(or pip install \"ray>=2.9\"), or use --executor local") from None
-    if address is not None or os.environ.get("RAY_ADDRESS"):
-        _check_reachable(address if address is not None else os.environ["RAY_ADDRESS"])
+    if host_port is not None:
+        _check_reachable(target, *host_port)
     t0 = time.perf_counter()
     if ray.is_initialized():  # a caller (a test, a notebook) joined Ray already: its session is ours to use
         return Session(ray, owned=False, connect_seconds=0.0)
@@ -110,15 +112,20 @@ def _stderr_muted():
             os.close(saved)
 
 
-def _check_reachable(address: str) -> None:
-    """Ray waits two minutes, then exits, for an address nobody answers; say so in seconds instead."""
+def _host_port(address: str) -> tuple[str, int] | None:
+    """HOST and PORT of a cluster address; None for what Ray resolves itself (auto, local, a URL)."""
     if address in ("auto", "local") or "://" in address:
-        return
+        return None
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise UserError(f"cannot read --ray-address {address!r}: give the head node's HOST:PORT, e.g. 10.0.0.1:6379")
+    return host.strip("[]"), int(port)
+
+
+def _check_reachable(address: str, host: str, port: int) -> None:
+    """Ray waits two minutes, then exits, for an address nobody answers; say so in seconds instead."""
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
     except OSError as exc:
         raise UserError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}): start it with "
                         f"`ray start --head` there, or check the address and firewall") from None
