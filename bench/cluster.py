@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from bench import runner
+from bench import runner, signals
 from bench.clusterplan import ClusterPlan, Node, Task
 from bench.config import CellConfig
 from bench.data import Dataset
@@ -198,7 +198,9 @@ def run(session: Session, plan: ClusterPlan, data: Dataset, writer: RecordWriter
 
     A task whose worker or node dies, or whose cell meets a fault (a dead DataLoader worker, a lost device), gets
     no record and one `warn` line naming cell and node; the other cells go on, and CellsFailed is raised at the
-    end. Ctrl-C cancels the tasks in flight and raises ClusterInterrupted. `say` hears one line per record.
+    end. Ctrl-C cancels the tasks in flight and raises ClusterInterrupted; a record is written with both signals
+    held (bench.signals.deferred), so one that arrives as Ctrl-C comes lands whole and counted, or not at all.
+    `say` hears one line per record.
     """
     from bench.env import environment
     from ray.exceptions import RayError, RayTaskError
@@ -212,9 +214,10 @@ def run(session: Session, plan: ClusterPlan, data: Dataset, writer: RecordWriter
     for task in [t for t in todo if t.node is None]:  # device kinds no node has: recorded here, as locally
         record = replace(runner.unavailable(task.cell, data, driver_env, run_id),
                          message=f"{task.cell.device} is on no node of the Ray cluster")
-        writer.append(record)
-        records.append(record)
-        finished += 1
+        with signals.deferred():
+            writer.append(record)
+            records.append(record)
+            finished += 1
     remote = ray.remote(max_calls=1, max_retries=0)(_cell)  # a fresh worker per cell; a crash is not retried
     test_exit = os.environ.get(EXIT_CELL_FOR_TESTS)
     pending = {}
@@ -244,14 +247,11 @@ def run(session: Session, plan: ClusterPlan, data: Dataset, writer: RecordWriter
                 except RayError as exc:  # the worker died (WorkerCrashedError), or its node (NodeDiedError)
                     failed.append(_failure(task, exc, warn))
                     continue
-                writer.append(record)
-                arrived = time.time()
-                session.overheads.append(times["measure_started"] - times["process_started"]
-                                         + arrived - times["measure_finished"])
-                if record.env.ray and record.env.ray.niceness > 0:
-                    session.niced.add(task.host)
-                finished += 1
-                records.append(record)
+                with signals.deferred():  # the record and its count land together: a Ctrl-C waits for both
+                    writer.append(record)
+                    records.append(record)
+                    finished += 1
+                _arrived(session, task, record, times)
                 say(f"[{finished}/{count}] {task.label}: {record.status}"
                     f"{' (' + record.message + ')' if record.message else ''}")
     except KeyboardInterrupt:
@@ -261,6 +261,14 @@ def run(session: Session, plan: ClusterPlan, data: Dataset, writer: RecordWriter
     if failed:
         raise CellsFailed(failed, finished, count, writer.path)
     return records
+
+
+def _arrived(session: Session, task: Task, record: Record, times: dict) -> None:
+    """Note what Ray added to this cell (all of the task but measure()) and whether its worker was niced."""
+    session.overheads.append(times["measure_started"] - times["process_started"]
+                             + time.time() - times["measure_finished"])
+    if record.env.ray and record.env.ray.niceness > 0:
+        session.niced.add(task.host)
 
 
 def _failure(task: Task, exc: BaseException, warn: Callable[[str], None]) -> str:

@@ -10,13 +10,15 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from bench import clusterplan
+from bench import cluster, clusterplan, signals, writer
 from bench.api import run_config
 from bench.cli import main
 from bench.clusterplan import GPU_DEVICE, Node
+from bench.config import CellConfig
 from bench.errors import UserError
 from bench.options import build_parser
 from bench.records import Environment
@@ -103,6 +105,65 @@ def test_resume_matches_the_cell_and_the_machine_that_measured_it(tmp_path):
     assert "skipping 2 of 4 cells" in plan.describe(path)
     with pytest.raises(UserError, match="none of the 2 records"):
         clusterplan.plan(cfg, data, path, [GPU_NODE], resume=True)  # only other machines' records there
+
+
+class StandInRef:
+    def __init__(self, value):
+        self.value = value
+
+
+class StandInRay:
+    """Just enough of Ray for cluster.run: every task has finished when it is submitted, and its result is a record
+    of the cell. The modules cluster.run imports from are stand-ins too, so this runs without Ray installed."""
+
+    def __init__(self, monkeypatch):
+        self.cancelled = []
+        exceptions = SimpleNamespace(RayError=type("RayError", (Exception,), {}))
+        exceptions.RayTaskError = type("RayTaskError", (exceptions.RayError,), {})
+        strategies = SimpleNamespace(NodeAffinitySchedulingStrategy=lambda node_id, soft: node_id)
+        for name, module in (("ray", self), ("ray.exceptions", exceptions), ("ray.util", SimpleNamespace()),
+                             ("ray.util.scheduling_strategies", strategies)):
+            monkeypatch.setitem(sys.modules, name, module)
+
+    def put(self, value):
+        return value
+
+    def remote(self, **_):
+        def submit(cell, *_):
+            record = replace(make_record(), cell=CellConfig.from_dict(cell), env=Environment(host="cpu-vm"))
+            return StandInRef((record, {"process_started": 0.0, "measure_started": 1.0, "measure_finished": 2.0}))
+        return lambda task: SimpleNamespace(options=lambda **_: SimpleNamespace(remote=submit))
+
+    def wait(self, refs, num_returns, timeout):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        return ref.value
+
+    def cancel(self, ref, force):
+        self.cancelled.append(ref)
+
+
+def test_ctrl_c_as_a_record_is_written_keeps_that_record_whole_and_counted(tmp_path, monkeypatch):
+    """The race the slow Ctrl-C test met in CI: the signal came after a record's bytes were written and before
+    they were synced, and the record was cut back out of the file. It now waits until the record is counted."""
+    ray = StandInRay(monkeypatch)
+    cfg = config("--devices", "cpu", "--pipeline", "resident", "--batch-size", "4,8,16", "--threads", "1",
+                 "--budget", "3steps")
+    tasks, _ = clusterplan.tasks(cfg, [CPU_VM], devices_auto=False)
+
+    def write_then_ctrl_c(fd, data):
+        written = os.write(fd, data)
+        os.kill(os.getpid(), signal.SIGINT)  # between this record's write and its sync
+        return written
+
+    monkeypatch.setattr(writer, "_write", write_then_ctrl_c)
+    with signals.handled(), pytest.raises(cluster.ClusterInterrupted) as stop:
+        cluster.run(cluster.Session(ray, owned=False, connect_seconds=0.0), clusterplan.ClusterPlan(tuple(tasks)),
+                    tiny_dataset(), RecordWriter(tmp_path), say=lambda line: None)
+    assert [r.cell.batch_size for r in read_records(tmp_path / "records.jsonl")] == [4]
+    assert "1 of 3 cells are recorded" in str(stop.value) and len(ray.cancelled) == 2, str(stop.value)
+    assert "the 2 cells running or queued were cancelled and dropped" in str(stop.value)
 
 
 # --- the command line without a cluster ---------------------------------------------------------------------
@@ -303,6 +364,7 @@ def test_ctrl_c_on_the_driver_cancels_the_tasks_and_exits_130_with_the_resume_co
 NODE_DEATH = """
 import sys, tempfile, threading, time
 from pathlib import Path
+from types import SimpleNamespace
 from ray.cluster_utils import Cluster
 import ray
 from bench import cluster
