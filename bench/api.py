@@ -167,7 +167,8 @@ def _cluster_run(args, session, plan, data, writer, say: Say) -> list:
     from bench import cluster
     from bench.errors import one_line
 
-    records = cluster.run(session, plan, data, writer, breakdown=args.breakdown,
+    records = cluster.run(session, plan, data, writer, breakdown=args.breakdown, cpu_watts=args.cpu_watts,
+                          gpu_watts=args.gpu_watts,
                           say=(lambda line: None) if args.quiet else say,
                           warn=lambda line: say(f"bench: error: {one_line(line, 10_000)}"))
     for line in cluster.summary(session):

@@ -155,8 +155,9 @@ class CellsFailed(runner.CellFailed):
         return f"{len(self.failed)} of {self.count} cells failed and have no record (each named above); {self.kept()}"
 
 
-def _cell(cell: dict, data: Dataset, run_id: str, breakdown: bool, git: Git):
-    """The Ray task: one cell in a fresh worker process (max_calls=1), its environment collected on its node."""
+def _cell(cell: dict, data: Dataset, run_id: str, breakdown: bool, git: Git, watts: tuple):
+    """The Ray task: one cell in a fresh worker process (max_calls=1), its environment collected on its node;
+    watts are the driver's --cpu-watts and --gpu-watts, used on a node whose counters cannot be read."""
     import ray
 
     from bench.env import environment
@@ -175,7 +176,7 @@ def _cell(cell: dict, data: Dataset, run_id: str, breakdown: bool, git: Git):
                                 node_ip=ray.util.get_node_ip_address(),
                                 niceness=os.getpriority(os.PRIO_PROCESS, 0)))
     started = time.time()
-    record = runner.measure(c, data, env, run_id, breakdown=breakdown)
+    record = runner.measure(c, data, env, run_id, breakdown=breakdown, cpu_watts=watts[0], gpu_watts=watts[1])
     return record, {"process_started": _process_started(), "measure_started": started,
                     "measure_finished": time.time()}
 
@@ -193,14 +194,15 @@ def _process_started() -> float:
 
 
 def run(session: Session, plan: ClusterPlan, data: Dataset, writer: RecordWriter, *, breakdown: bool = True,
-        say: Callable[[str], None] = print, warn: Callable[[str], None] = print) -> list[Record]:
+        cpu_watts: float | None = None, gpu_watts: float | None = None, say: Callable[[str], None] = print,
+        warn: Callable[[str], None] = print) -> list[Record]:
     """Submit every task of the plan, then append each record the moment it arrives; returns the new records.
 
     A task whose worker or node dies, or whose cell meets a fault (a dead DataLoader worker, a lost device), gets
     no record and one `warn` line naming cell and node; the other cells go on, and CellsFailed is raised at the
     end. Ctrl-C cancels the tasks in flight and raises ClusterInterrupted; a record is written with both signals
     held (bench.signals.deferred), so one that arrives as Ctrl-C comes lands whole and counted, or not at all.
-    `say` hears one line per record.
+    `say` hears one line per record. cpu_watts and gpu_watts reach every node, as a local run's do its machine.
     """
     from bench.env import environment
     from ray.exceptions import RayError, RayTaskError
@@ -231,7 +233,7 @@ def run(session: Session, plan: ClusterPlan, data: Dataset, writer: RecordWriter
             if test_exit:  # merged with the job's runtime_env (the shipped code)
                 options["runtime_env"] = {"env_vars": {EXIT_CELL_FOR_TESTS: test_exit}}
             pending[remote.options(**options).remote(task.cell.to_dict(), data_ref, run_id, breakdown,
-                                                     driver_env.git)] = task
+                                                     driver_env.git, (cpu_watts, gpu_watts))] = task
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)  # a short wait keeps Ctrl-C prompt
             for ref in ready:

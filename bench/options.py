@@ -183,7 +183,8 @@ def _run_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--cpu-watts", default=None, metavar="W", type=number("--cpu-watts", True, config.MAX_WATTS),
                    help="the CPU's average power while training, in watts, for machines whose RAPL counters "
                    "cannot be read: CPU cells then record energy as an estimate (watts x timed seconds), labelled "
-                   "so; a readable counter is used instead (default: none, energy is measured or unavailable)")
+                   "so; a readable counter is used instead; with --executor ray, on every node (default: none, energy is "
+                   "measured or unavailable)")
     r.add_argument("--gpu-watts", default=None, metavar="W", type=number("--gpu-watts", True, config.MAX_WATTS),
                    help="the same for a GPU without an NVML energy counter (or without nvidia-ml-py)")
     r.add_argument("--out", default=None, help="results folder (default results/<UTC time>-<host>)")

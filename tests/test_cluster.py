@@ -113,26 +113,30 @@ class StandInRef:
 
 
 class StandInRay:
-    """Just enough of Ray for cluster.run: every task has finished when it is submitted, and its result is a record
-    of the cell. The modules cluster.run imports from are stand-ins too, so this runs without Ray installed."""
+    """Just enough of Ray for cluster.run: a task runs, in this process, as it is submitted (so every task has
+    finished by the first wait). The modules cluster.run imports from are stand-ins too: no Ray needed."""
+
+    __version__ = "stand-in"
 
     def __init__(self, monkeypatch):
         self.cancelled = []
+        self.util = SimpleNamespace(get_node_ip_address=lambda: CPU_VM.ip)
         exceptions = SimpleNamespace(RayError=type("RayError", (Exception,), {}))
         exceptions.RayTaskError = type("RayTaskError", (exceptions.RayError,), {})
         strategies = SimpleNamespace(NodeAffinitySchedulingStrategy=lambda node_id, soft: node_id)
-        for name, module in (("ray", self), ("ray.exceptions", exceptions), ("ray.util", SimpleNamespace()),
+        for name, module in (("ray", self), ("ray.exceptions", exceptions), ("ray.util", self.util),
                              ("ray.util.scheduling_strategies", strategies)):
             monkeypatch.setitem(sys.modules, name, module)
 
+    def remote(self, **_):
+        return lambda task: SimpleNamespace(options=lambda **_: SimpleNamespace(
+            remote=lambda *args: StandInRef(task(*args))))
+
+    def get_runtime_context(self):
+        return SimpleNamespace(get_node_id=lambda: CPU_VM.node_id)
+
     def put(self, value):
         return value
-
-    def remote(self, **_):
-        def submit(cell, *_):
-            record = replace(make_record(), cell=CellConfig.from_dict(cell), env=Environment(host="cpu-vm"))
-            return StandInRef((record, {"process_started": 0.0, "measure_started": 1.0, "measure_finished": 2.0}))
-        return lambda task: SimpleNamespace(options=lambda **_: SimpleNamespace(remote=submit))
 
     def wait(self, refs, num_returns, timeout):
         return refs[:num_returns], refs[num_returns:]
@@ -144,14 +148,19 @@ class StandInRay:
         self.cancelled.append(ref)
 
 
+def stand_in_run(monkeypatch, out, batches, **kw):
+    """cluster.run of a 3-step grid on CPU_VM, through StandInRay."""
+    cfg = config("--devices", "cpu", "--pipeline", "resident", "--batch-size", batches, "--threads", "1",
+                 "--budget", "3steps", "--warmup", "1", "--eval", "none", "--workers", "0")
+    tasks, _ = clusterplan.tasks(cfg, [CPU_VM], devices_auto=False)
+    session = cluster.Session(StandInRay(monkeypatch), owned=False, connect_seconds=0.0)
+    return cluster.run(session, clusterplan.ClusterPlan(tuple(tasks)), tiny_dataset(), RecordWriter(out),
+                       breakdown=False, say=lambda line: None, **kw), session
+
+
 def test_ctrl_c_as_a_record_is_written_keeps_that_record_whole_and_counted(tmp_path, monkeypatch):
     """The race the slow Ctrl-C test met in CI: the signal came after a record's bytes were written and before
     they were synced, and the record was cut back out of the file. It now waits until the record is counted."""
-    ray = StandInRay(monkeypatch)
-    cfg = config("--devices", "cpu", "--pipeline", "resident", "--batch-size", "4,8,16", "--threads", "1",
-                 "--budget", "3steps")
-    tasks, _ = clusterplan.tasks(cfg, [CPU_VM], devices_auto=False)
-
     def write_then_ctrl_c(fd, data):
         written = os.write(fd, data)
         os.kill(os.getpid(), signal.SIGINT)  # between this record's write and its sync
@@ -159,11 +168,20 @@ def test_ctrl_c_as_a_record_is_written_keeps_that_record_whole_and_counted(tmp_p
 
     monkeypatch.setattr(writer, "_write", write_then_ctrl_c)
     with signals.handled(), pytest.raises(cluster.ClusterInterrupted) as stop:
-        cluster.run(cluster.Session(ray, owned=False, connect_seconds=0.0), clusterplan.ClusterPlan(tuple(tasks)),
-                    tiny_dataset(), RecordWriter(tmp_path), say=lambda line: None)
+        stand_in_run(monkeypatch, tmp_path, "4,8,16")
     assert [r.cell.batch_size for r in read_records(tmp_path / "records.jsonl")] == [4]
-    assert "1 of 3 cells are recorded" in str(stop.value) and len(ray.cancelled) == 2, str(stop.value)
+    assert "1 of 3 cells are recorded" in str(stop.value), str(stop.value)
     assert "the 2 cells running or queued were cancelled and dropped" in str(stop.value)
+    assert len(sys.modules["ray"].cancelled) == 2
+
+
+def test_the_watts_flags_reach_the_cells_on_the_nodes(tmp_path, monkeypatch):
+    """--cpu-watts under --executor ray was dropped on the way to the task: CPU cells recorded no estimate."""
+    (record,), session = stand_in_run(monkeypatch, tmp_path, "4", cpu_watts=50.0)
+    cpu = record.energy["cpu"]
+    assert record.status == "ok" and record.env.ray.node_id == CPU_VM.node_id
+    assert "--cpu-watts 50" in (cpu.source if cpu.method == "estimate" else cpu.note), cpu  # RAPL wins if read
+    assert len(session.overheads) == 1 and session.overheads[0] >= 0
 
 
 # --- the command line without a cluster ---------------------------------------------------------------------
