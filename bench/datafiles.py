@@ -8,7 +8,6 @@ import io
 import math
 import os
 import pickle
-import stat
 import zlib
 from pathlib import Path
 from typing import BinaryIO
@@ -16,10 +15,7 @@ from typing import BinaryIO
 import numpy as np
 
 from bench.errors import UserError, one_line
-
-_KINDS = {stat.S_IFIFO: "FIFO", stat.S_IFDIR: "folder", stat.S_IFCHR: "character device",
-          stat.S_IFBLK: "block device", stat.S_IFSOCK: "socket"}
-
+from bench.writer import file_kind
 
 class UntrustedFile(UserError):
     """A file that is absent, not a regular file, or not the one its checksum names; it was not parsed."""
@@ -53,9 +49,9 @@ def open_regular(path: Path, fix: str) -> BinaryIO:
 
 
 def _require_regular(path: Path, mode: int, fix: str) -> None:
-    if not stat.S_ISREG(mode):
-        kind = _KINDS.get(stat.S_IFMT(mode), "special file")
-        raise UntrustedFile(path, f"is a {kind}, not a regular file", fix)
+    kind = file_kind(mode)
+    if kind:
+        raise UntrustedFile(path, f"is {kind}, not a regular file", fix)
 
 
 def read_verified(path: Path, md5: str, max_bytes: int, fix: str) -> bytes:

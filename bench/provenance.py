@@ -96,7 +96,7 @@ def method_notes(df: pd.DataFrame, threshold: float = verdict.THRESHOLD) -> list
         f"(measured by benchmarks/calibration.py: without it, a fresh run of the same cell fell inside another's "
         f"interval 33% of the time; with it, 81-100%). The median step's pace is shown beside it "
         f"({_span(samples)} step times per cell, a seeded sample of {method.STEP_SAMPLE:,} beyond that).",
-        f"**Speedup** = GPU images/s / CPU images/s for the same dataset, pipeline, batch size and width; its "
+        "**Speedup** = GPU images/s / CPU images/s for the same dataset, pipeline, batch size and width; its "
         f"interval divides the two cells' independent bootstraps. *As written* compares the eager cells; *at their "
         f"best* each device's fastest cell across thread counts and --tune variants. The CPU baseline is the "
         f"fastest CPU cell of the same machine; only where a GPU's machine has none is it set beside other "

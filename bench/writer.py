@@ -46,7 +46,7 @@ def check_writable(out_dir: str | Path) -> None:
         raise UserError(f"cannot write results to {out_dir}: {reason}; choose a writable folder with --out")
     records = Path(out_dir) / RECORDS_FILE
     try:
-        kind = _kind(os.stat(records).st_mode)
+        kind = file_kind(os.stat(records).st_mode)
     except OSError:
         return  # not there yet (RecordWriter creates it), or not reachable: the writer says why
     if kind:  # opening a FIFO there would wait for a reader for ever
@@ -57,20 +57,20 @@ def check_writable(out_dir: str | Path) -> None:
                         f"choose another folder with --out")
 
 
-def _kind(mode: int) -> str:
-    """'' for a regular file, else what it is, in words."""
-    if stat.S_ISREG(mode):
-        return ""
-    return next((words for test, words in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a folder"),
-                                          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
-                                          (stat.S_ISBLK, "a device")) if test(mode)), "not a file")
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFDIR: "a folder", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def file_kind(mode: int) -> str:
+    """'' for a regular file, else what it is, in words ("a FIFO"): for refusing it in one line."""
+    return "" if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "a special file")
 
 
 def open_regular(path: str | Path, flags: int, mode: int = 0o644) -> int:
     """os.open that never waits on a FIFO (O_NONBLOCK) and refuses anything but a regular file
     (OSError naming what it is), so a results path can never hang a command."""
     fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, mode)
-    kind = _kind(os.fstat(fd).st_mode)
+    kind = file_kind(os.fstat(fd).st_mode)
     if kind:
         os.close(fd)
         raise OSError(errno.EINVAL, f"{kind}, not a regular file", str(path))
