@@ -97,10 +97,10 @@ def method_notes(df: pd.DataFrame, threshold: float = verdict.THRESHOLD) -> list
         f"interval 33% of the time; with it, 81-100%). The median step's pace is shown beside it "
         f"({_span(samples)} step times per cell, a seeded sample of {method.STEP_SAMPLE:,} beyond that).",
         "**Speedup** = GPU images/s / CPU images/s for the same dataset, pipeline, batch size and width; its "
-        f"interval divides the two cells' independent bootstraps. *As written* compares the eager cells; *at their "
-        f"best* each device's fastest cell across thread counts and --tune variants. The CPU baseline is the "
-        f"fastest CPU cell of the same machine; only where a GPU's machine has none is it set beside other "
-        f"machines' CPUs, and then every sentence says so.",
+        "interval divides the two cells' independent bootstraps. *As written* compares the eager cells; *at their "
+        "best* each device's fastest cell across thread counts and --tune variants. The CPU baseline is the "
+        "fastest CPU cell of the same machine; only where a GPU's machine has none is it set beside other "
+        "machines' CPUs, and then every sentence says so.",
         f"**Regimes**: tutorial configuration = tutorial pipeline, batch 4, width 1; larger batches = batch > 4 at "
         f"width 1; wider models = width > 1. \"Small models gain little from GPUs\" **holds** in a comparison when "
         f"the speedup's 95% upper bound is below {threshold:g}x, **does not hold** when its lower bound exceeds "
