@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import os
 import platform
-import re
 import subprocess
 import sys
 from functools import lru_cache
@@ -15,7 +14,7 @@ from pathlib import Path
 import torch
 
 import bench
-from bench import devices
+from bench import commit, devices
 from bench.records import Environment, Git, Gpu
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,25 +28,13 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
     return None
 
 
-COMMIT_ENV = "BENCH_COMMIT"  # the commit of a copy of the tree without .git (scripts/gpu-check.sh passes it on)
-DIRTY_ENV = "BENCH_DIRTY"  # 1 or 0: whether that copy's tracked files had uncommitted changes
-_SHA = re.compile(r"[0-9a-f]{7,64}")
+COMMIT_ENV, DIRTY_ENV = commit.COMMIT_ENV, commit.DIRTY_ENV
 
 
 def git_commit() -> Git:
-    """The project's commit and whether the tree had uncommitted changes. BENCH_COMMIT and BENCH_DIRTY, where the
-    caller set them (the GPU check's device command does), come first: a lent machine's copy of the tree may carry
-    a stale .git from an older checkout, which names the wrong commit. Otherwise a git checkout of this very folder
-    (not one it sits inside). commit is null unless it is a hex hash, dirty unless 1 or 0."""
-    given = os.environ.get(COMMIT_ENV, "").strip().lower()
-    if _SHA.fullmatch(given):
-        return Git(given, {"1": True, "0": False}.get(os.environ.get(DIRTY_ENV, "").strip()))
-    top = _run(["git", "rev-parse", "--show-toplevel"], PROJECT_ROOT)
-    commit = _run(["git", "rev-parse", "HEAD"], PROJECT_ROOT) if top and Path(top).resolve() == PROJECT_ROOT else None
-    if not commit:
-        return Git()
-    status = _run(["git", "status", "--porcelain", "--untracked-files=no"], PROJECT_ROOT)
-    return Git(commit, bool(status) if status is not None else None)
+    """The project's commit and whether the tree had uncommitted changes (bench.commit: the caller's word, else
+    git's for this very folder); commit is null unless it is a hex hash, dirty unless known."""
+    return Git(*(commit.given() or commit.from_git(PROJECT_ROOT)))
 
 
 def machine_id() -> str | None:

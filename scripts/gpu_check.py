@@ -26,7 +26,6 @@ import json
 import math
 import os
 import platform
-import re
 import shlex
 import shutil
 import signal
@@ -40,6 +39,9 @@ from pathlib import Path
 from typing import Callable, Sequence, Union
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench import commit as bench_commit  # noqa: E402  (stdlib only, like this file: no torch before the stages)
+
 PROG = "gpu-check"
 USAGE = "usage: scripts/gpu-check.sh [--rehearse] [--archive] OUTDIR | --device-command | --plan"
 ARCHIVE = "check.tar.gz"  # --archive: everything the check wrote, in one file
@@ -606,37 +608,23 @@ class Summary:
 
 
 # ---- Provenance ------------------------------------------------------------------------------------------------
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
 def git_facts() -> dict:
-    """This checkout's commit and whether tracked files changed, from git; commit None outside a git checkout of
-    this very folder."""
-    top = _git("rev-parse", "--show-toplevel")
-    if not (top and Path(top).resolve() == ROOT):
-        return {"commit": None, "dirty": None, "source": None}
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": None if status is None else bool(status), "source": "git" if commit else None}
+    """This checkout's commit and whether tracked files changed, from git (bench.commit): commit None outside a
+    git checkout of this very folder."""
+    commit, dirty = bench_commit.from_git(ROOT)
+    return {"commit": commit, "dirty": dirty, "source": "git" if commit else None}
 
 
 def commit_facts() -> dict:
-    """What ran, as bench/env.py records it: BENCH_COMMIT and BENCH_DIRTY where the caller gave them (the device
-    command does), else git. The caller's word comes first because a lent machine's copy of the tree can carry a
-    stale .git (on 2026-11-28 it named the session's first commit, and every later change as uncommitted); what
-    such a .git says is kept beside, as git_says, for the summary."""
-    commit = os.environ.get("BENCH_COMMIT", "").strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{7,64}", commit):
+    """What ran, as bench.env records it (bench.commit): BENCH_COMMIT and BENCH_DIRTY where the caller gave them
+    (the device command does), else git. What a stale .git in the copy says is kept beside, as git_says, for the
+    summary (on 2026-11-28 one named the session's first commit, and every later change as uncommitted)."""
+    given = bench_commit.given()
+    if given is None:
         return git_facts()
-    dirty = {"1": True, "0": False}.get(os.environ.get("BENCH_DIRTY", "").strip())
-    facts = {"commit": commit, "dirty": dirty, "source": "BENCH_COMMIT"}
+    facts = {"commit": given[0], "dirty": given[1], "source": bench_commit.COMMIT_ENV}
     git = git_facts()
-    if git["commit"] and not git["commit"].startswith(commit):
+    if git["commit"] and not git["commit"].startswith(given[0]):
         facts["git_says"] = git["commit"]
     return facts
 
