@@ -98,19 +98,40 @@ def cheapest(c: pd.DataFrame, column: str) -> pd.DataFrame:
     return priced.loc[priced.groupby("label")[column].idxmin()]
 
 
+TOO_SHORT = ", too short to read: "  # how() of an NVML total under NVML_MIN_SECONDS; footnoted() splits on it
+
+
 def how(figure: dict | None) -> str:
     """How one device's figure was obtained, in words: the counter, the watts given, or why there is none."""
     if not isinstance(figure, dict):
         return "not recorded (written before bench measured energy, or by pytest-benchmark)"
     method = figure.get("method")
     if method in MEASURED and too_short(figure):
-        return (f"{method}, too short to read: {figure.get('seconds', 0):.2g} s of windows, under "
+        return (f"{method}{TOO_SHORT}{figure.get('seconds', 0):.2g} s of windows, under "
                 f"{NVML_MIN_SECONDS:g} s (NVML refreshes every 20-100 ms); train longer for a figure")
     if method in MEASURED:
         return f"{method}, measured"
     if method == "estimate":
         return f"estimate from {figure.get('source') or 'the watts given'}, not measured"
     return f"unavailable: {figure.get('reason') or 'no reason recorded'}"
+
+
+def no_figure(text) -> bool:
+    """Whether how() said there is no figure at all: unavailable, or from before energy was recorded."""
+    return not isinstance(text, str) or text.startswith(("unavailable: ", "not recorded"))
+
+
+def footnoted(text: str) -> tuple[str, str | None]:
+    """What how() said, split for a table: a short cell, and the reason to number below the table (None where the
+    cell says it all)."""
+    if TOO_SHORT in text:  # "nvml, too short to read: 0.15 s of windows, under 1 s (...)..."
+        method, rest = text.split(TOO_SHORT, 1)
+        return (f"{method}, too short ({rest.split(' of windows', 1)[0]})",
+                f"{method}: its windows added up to under {NVML_MIN_SECONDS:g} s, and NVML's counter refreshes "
+                f"every 20-100 ms, so no figure is taken from them; train the cell longer for one")
+    if no_figure(text):
+        return "unavailable", text.split(": ", 1)[1] if text.startswith("unavailable") else text
+    return text, None
 
 
 def energies(df: pd.DataFrame, target: float | None = None) -> pd.DataFrame:

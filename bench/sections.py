@@ -9,7 +9,7 @@ import pandas as pd
 
 from bench import curves, figures, pairing, prices, variants
 from bench import document as doc
-from bench.method import NVML_MIN_SECONDS, SECTIONS
+from bench.method import SECTIONS
 from bench.sentences import Words
 from bench.targets import targets
 from bench.terminal import noisy_cells, rate_with_ci
@@ -196,25 +196,15 @@ def energy_section(df: pd.DataFrame, config) -> list:
             "as estimates.", "note"))
     reasons: dict[str, int] = {}
 
-    def none(text) -> bool:  # no figure: unavailable, or from before energy was recorded
-        return not isinstance(text, str) or text.startswith(("unavailable: ", "not recorded"))
-
     def how(text: str) -> doc.Cell:
-        if "too short to read: " in text:  # "nvml, too short to read: 0.15 s of windows, under 1 s (...)..."
-            method, rest = text.split(", too short to read: ", 1)
-            seconds = rest.split(" of windows", 1)[0]
-            why = (f"{method}: its windows added up to under {NVML_MIN_SECONDS:g} s, and NVML's counter refreshes "
-                   f"every 20-100 ms, so no figure is taken from them; train the cell longer for one")
-            return doc.Cell(f"{method}, too short ({seconds}) [{reasons.setdefault(why, len(reasons) + 1)}]", "wrap")
-        if none(text):
-            why = text.split(": ", 1)[1] if text.startswith("unavailable") else text
-            return doc.Cell(f"unavailable [{reasons.setdefault(why, len(reasons) + 1)}]", "wrap")
-        return doc.Cell(text, "wrap")
+        cell, why = prices.footnoted(text)
+        return doc.Cell(f"{cell} [{reasons.setdefault(why, len(reasons) + 1)}]" if why else cell, "wrap")
 
     hosts = (e["device"] != "cpu").any()
 
     # cells with no figure at all (own and host) are counted below the table, not given a row of dashes each
-    blank = e.apply(lambda r: none(r["energy_how"]) and (r["device"] == "cpu" or none(r["host_how"])), axis=1)
+    blank = e.apply(lambda r: prices.no_figure(r["energy_how"]) and (r["device"] == "cpu"
+                                                                     or prices.no_figure(r["host_how"])), axis=1)
     rows = []
     for _, r in e[~blank].sort_values(["pipeline", "width", "batch_size", "label"]).iterrows():
         row = [r["label"], r["pipeline"], str(r["batch_size"]), f"{r['width']:g}", _sig(r["joules_per_image"]),
