@@ -11,7 +11,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from bench import pairing, verdict
@@ -66,12 +66,24 @@ def _times_formatter(ax, axis="y"):
     target.set_minor_formatter(NullFormatter())
 
 
+def _plain(v: float) -> str:
+    return f"{v:,.0f}" if v >= 1 else f"{v:g}"
+
+
+class PlainMinorLog(LogFormatterSciNotation):
+    """A log axis's minor labels, on the ticks matplotlib would label (an axis spanning under a decade or two),
+    as plain numbers: its own are math text ("$\\mathdefault{6\\times10^{3}}$"), which prints as written here,
+    every figure being drawn with math text off (literal_text)."""
+
+    def __call__(self, x, pos=None):
+        return _plain(x) if super().__call__(x, pos) else ""
+
+
 def _plain_log(ax, axis: str, base: int = 10):
     target = ax.xaxis if axis == "x" else ax.yaxis
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log", base=base)
-    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
-    if base != 10:
-        target.set_minor_formatter(NullFormatter())
+    target.set_major_formatter(FuncFormatter(lambda v, _: _plain(v)))
+    target.set_minor_formatter(PlainMinorLog(base, labelOnlyBase=False) if base == 10 else NullFormatter())
 
 
 @literal_text
@@ -256,6 +268,7 @@ def breakdown(df: pd.DataFrame, max_rows: int = BREAKDOWN_ROWS) -> Figure | None
     left.set_xscale("log")
     left.set_xlim(min(total.min(), ok["step_ms"].min()) / 2, max(total.max(), ok["step_ms"].max()) * 1.5)
     left.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    left.xaxis.set_minor_formatter(PlainMinorLog(10, labelOnlyBase=False))
     left.set_yticks(y, names, fontsize=8)
     left.set_xlabel("milliseconds per step (log scale)")
     left.invert_yaxis()  # the first cell on top

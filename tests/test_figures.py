@@ -43,3 +43,23 @@ def test_accuracy_figures_hold_many_devices_without_squeezing_their_panels(recwa
         few = make(to_frame(rd.grid(batches=(4,), widths=(1,))))
         assert fig.get_figheight() > few.get_figheight()
     assert not [w for w in recwarn if "constrained_layout" in str(w.message)]
+
+
+def tick_texts(fig) -> list[str]:
+    figures.to_png(fig)  # ticks are chosen and labelled as the figure is drawn
+    return [t.get_text() for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
+            for t in axis.get_ticklabels(minor=False) + axis.get_ticklabels(minor=True) if t.get_text()]
+
+
+def test_a_log_axis_spanning_under_a_decade_labels_its_minor_ticks_in_plain_numbers():
+    """A default run on a 2-core VM (tutorial 1,583 and resident 12,997 images/s) drew its y axis's minor labels
+    as raw math text, "$\\mathdefault{6\\times10^{3}}$": every figure is drawn with math text off."""
+    records = [rd.record("cpu", "tutorial", 4, 1, scale=0.8), rd.record("cpu", "resident", 256, 1)]
+    fig = figures.throughput(to_frame(records))
+    texts = tick_texts(fig)
+    minor = [t.get_text() for t in fig.axes[0].yaxis.get_ticklabels(minor=True) if t.get_text()]
+    assert minor and all(t.replace(",", "").isdigit() for t in minor), minor
+    assert not any("$" in t or "\\" in t for t in texts), texts
+    narrow = [rd.record("cpu", "resident", b, 1) for b in (4, 8)]  # profiled steps within one decade of ms
+    texts = tick_texts(figures.breakdown(to_frame(narrow)))
+    assert not any("$" in t or "\\" in t for t in texts), texts
