@@ -23,20 +23,22 @@ def _short_gpu(name: str) -> str:
     return name.replace("NVIDIA ", "").replace("GeForce ", "").split(" ")[0] if name else ""
 
 
-def _described(f: tuple, detail: int) -> str:
-    host, machine_id, cpu, cores, memory, gpus = f
-    parts = [f"{cores} cores" if cores else "", *(_short_gpu(g) for g in gpus)]
-    if detail >= 2:
-        parts += [cpu or "", f"{memory} GiB" if memory else ""]
-    if detail >= 3 and machine_id:
-        parts.append(f"id {machine_id[:6]}")
-    text = ", ".join(p for p in parts if p)
+# What may tell apart machines that share a host name, cores and GPUs, in the order a name adds them: the CPU
+# model, the memory, the OS install's id; each as words, with what a record did not say said so.
+_DETAILS = ((2, lambda v: v or "CPU unknown"), (4, lambda v: f"{v} GiB" if v else "memory unknown"),
+            (1, lambda v: f"id {v[:6]}" if v else "no machine id"))
+
+
+def _described(f: tuple, extra: list[str]) -> str:
+    host, _, _, cores, _, gpus = f
+    text = ", ".join(p for p in [f"{cores} cores" if cores else "", *(_short_gpu(g) for g in gpus), *extra] if p)
     return f"{host} ({text})" if text else host
 
 
 def names(fingerprints: list[tuple]) -> dict[tuple, str]:
-    """A name per distinct fingerprint: the host name where it is unique, else the host with as much of its
-    hardware as tells the machines apart ("vm (16 cores, H200)" and "vm (2 cores)"), else a number."""
+    """A name per distinct fingerprint: the host name where it is unique, else the host with its cores and GPUs
+    ("vm (16 cores, H200)" and "vm (2 cores)"), then, while two names are still alike, only the details that differ
+    among them (CPU model, memory, install id: "vm (16 cores, H200, memory unknown)"), else a number."""
     by_host = defaultdict(list)
     for f in dict.fromkeys(fingerprints):
         by_host[f[0]].append(f)
@@ -45,11 +47,16 @@ def names(fingerprints: list[tuple]) -> dict[tuple, str]:
         if len(group) == 1:
             out[group[0]] = host
             continue
-        for detail in (1, 2, 3):
-            labels = [_described(f, detail) for f in group]
+        extras: list[list[str]] = [[] for _ in group]
+        labels = [_described(f, []) for f in group]
+        for index, words in _DETAILS:
             if len(set(labels)) == len(labels):
                 break
-        else:
+            if len({f[index] for f in group}) > 1:
+                for extra, f in zip(extras, group):
+                    extra.append(words(f[index]))
+                labels = [_described(f, extra) for f, extra in zip(group, extras)]
+        if len(set(labels)) < len(labels):
             labels = [f"{label} #{i + 1}" for i, label in enumerate(labels)]
         out.update(zip(group, labels))
     return {f: printable(name) for f, name in out.items()}  # a host name may hold control characters

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bench.config import is_number
 from bench.errors import UserError, one_line
-from bench.records import Record
+from bench.records import Environment, Record
 from bench.schema import decode
 
 TRAIN_STEP_SCHEMA = "bench-train-step/1"  # extra_info["schema"] of tests/benchmarks/test_train_step.py
@@ -40,15 +40,16 @@ def records(path: str | Path, doc: dict) -> list[Record]:
     cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
     dirty = commit.get("dirty")
     env = {"host": _text(machine.get("node")), "cpu_model": _text(cpu.get("brand_raw")),
+           "cpu_logical_cores": _count(cpu.get("count")),
            "python": _text(machine.get("python_version")) or "",
            "os": f"{_text(machine.get('system')) or ''} {_text(machine.get('release')) or ''}".strip(),
            "git": {"commit": _text(commit.get("id")), "dirty": dirty if isinstance(dirty, bool) else None},
            "source": f"pytest-benchmark {doc.get('version', '?')}"}
+    steps = [(i, b, b.get("extra_info")) for i, b in enumerate(doc["benchmarks"])]
+    steps = [(i, b, info) for i, b, info in steps if isinstance(info, dict) and info.get("schema") == TRAIN_STEP_SCHEMA]
+    env.update(_identity([info for _, _, info in steps]))
     out = []
-    for i, bench in enumerate(doc["benchmarks"]):
-        info = bench.get("extra_info")
-        if not isinstance(info, dict) or info.get("schema") != TRAIN_STEP_SCHEMA:
-            continue
+    for i, bench, info in steps:
         try:
             out.append(_record(Path(path), doc, env, bench, info))
         except KeyError as exc:
@@ -61,6 +62,35 @@ def records(path: str | Path, doc: dict) -> list[Record]:
         raise UserError(f"{path}: a pytest-benchmark file without bench train-step benchmarks "
                         f"(extra_info schema {TRAIN_STEP_SCHEMA}); give JSON from this project's benchmark suite")
     return out
+
+
+def machine_extra(env: Environment) -> dict:
+    """What the benchmark suite writes in each train-step benchmark's extra_info["machine"]: the facts that
+    identify a machine (bench.machines.fingerprint), so that its rows and a bench run's records from the same
+    machine are one machine in a report, not two."""
+    return {"host": env.host, "machine_id": env.machine_id, "cpu_model": env.cpu_model,
+            "cpu_logical_cores": env.cpu_logical_cores, "memory_bytes": env.memory_bytes,
+            "gpus": [g.name for g in env.gpus]}
+
+
+def _identity(infos: list[dict]) -> dict:
+    """The machine's identity for every row of a document (one process ran them all): machine_extra() where the
+    suite wrote it; else the GPUs named by its GPU benchmarks, so its CPU and GPU rows stay one machine. A value of
+    the wrong type is left out, never guessed."""
+    given = next((i["machine"] for i in infos if isinstance(i.get("machine"), dict)), None)
+    if given is None:
+        names = sorted({i["device_name"] for i in infos if str(i.get("device", "")).startswith("cuda")
+                        and isinstance(i.get("device_name"), str)})
+        return {"gpus": [{"name": n} for n in names]}
+    out = {k: _text(given.get(k)) for k in ("host", "machine_id", "cpu_model")}
+    out.update({k: _count(given.get(k)) for k in ("cpu_logical_cores", "memory_bytes")})
+    gpus = given.get("gpus")
+    out["gpus"] = [{"name": n} for n in gpus if isinstance(n, str)] if isinstance(gpus, list) else []
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _record(path: Path, doc: dict, env: dict, bench: dict, info: dict) -> Record:

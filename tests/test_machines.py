@@ -40,6 +40,11 @@ def test_names_add_only_what_tells_machines_apart():
     assert sorted(machines.names(same_cores).values()) == ["vm (8 cores, A)", "vm (8 cores, B)"]
     twins = [machines.fingerprint({"host": "vm", "machine_id": i, "cpu_model": "A", "cpu_logical_cores": 8})
              for i in ("111111aaaa", "222222bbbb")]
-    assert sorted(machines.names(twins).values()) == ["vm (8 cores, A, id 111111)", "vm (8 cores, A, id 222222)"]
+    assert sorted(machines.names(twins).values()) == ["vm (8 cores, id 111111)", "vm (8 cores, id 222222)"]
+    # a pytest-benchmark document says nothing of memory or install id: the name says what it lacks
+    known = machines.fingerprint({"host": "vm", "machine_id": "111111aaaa", "cpu_model": "A", "cpu_logical_cores": 8,
+                                  "memory_bytes": 126 * 2**30})
+    unknown = machines.fingerprint({"host": "vm", "cpu_model": "A", "cpu_logical_cores": 8})
+    assert sorted(machines.names([known, unknown]).values()) == ["vm (8 cores, 126 GiB)", "vm (8 cores, memory unknown)"]
     assert machines.names([machines.fingerprint({"host": "laptop"})]) == {("laptop", None, None, None, None, ()):
                                                                           "laptop"}

@@ -9,6 +9,7 @@ import pytest
 
 from bench.errors import UserError
 from bench.results import load
+from tests.conftest import record_dict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,6 +45,49 @@ def test_a_train_step_benchmark_missing_its_facts_is_named(tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(UserError, match=r"old\.json: benchmark 0 \(test_train_step\[x\]\) lacks extra_info 'step_seconds'"):
         load(path)
+
+
+GPU_HOST = {"host": "gpuhost", "machine_id": "a1b2c3d4e5f6", "cpu_model": "Xeon", "cpu_logical_cores": 16,
+            "memory_bytes": 128 * 2**30, "gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}
+
+
+def bench_run_record(device: str) -> dict:
+    """A `bench run` record from GPU_HOST, as its JSON object."""
+    d = record_dict(device=device, pipeline="resident", batch_size=256, width=4.0)
+    return {**d, "env": {**d["env"], **GPU_HOST}, "device_name": "NVIDIA H100 80GB HBM3" if device != "cpu" else "Xeon"}
+
+
+def test_the_suite_s_machine_facts_join_its_rows_to_the_same_machine_s_bench_run(tmp_path):
+    """The H200 reference folder read whole: its benchmarks.json rows were a second machine "vm" beside
+    "vm (16 cores, H200)", and the report set that GPU beside the other's CPU, across machines."""
+    doc = document(machine={**GPU_HOST, "gpus": ["NVIDIA H100 80GB HBM3"]})
+    (tmp_path / "benchmarks.json").write_text(json.dumps(doc))
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(bench_run_record(d)) + "\n" for d in ("cpu", "cuda:0")))
+    df = load(tmp_path)
+    assert len(df) == 3 and df["machine"].nunique() == 1, df[["machine", "host", "device"]]
+
+
+def test_a_document_without_them_keeps_its_cpu_and_gpu_rows_one_machine_apart_from_the_run(tmp_path):
+    cpu = document(device="cpu", device_name="Xeon")["benchmarks"][0]
+    doc = document()
+    doc["benchmarks"].append(cpu)
+    doc["machine_info"]["cpu"]["count"] = 16
+    (tmp_path / "benchmarks.json").write_text(json.dumps(doc))
+    (tmp_path / "records.jsonl").write_text(json.dumps(bench_run_record("cpu")) + "\n")
+    df = load(tmp_path)
+    from_doc = df[df["run_id"] == "benchmarks"]
+    assert len(from_doc) == 2 and from_doc["machine"].nunique() == 1  # one machine: its CPU and its GPU
+    assert df["machine"].nunique() == 2  # never merged with a run whose machine it cannot be shown to be
+    assert "16 cores" in from_doc["machine"].iloc[0] and "H100" in from_doc["machine"].iloc[0]
+
+
+@pytest.mark.parametrize("bad", [{"cpu_logical_cores": True}, {"memory_bytes": -1}, {"gpus": "H100"},
+                                 {"machine_id": 7}, {"gpus": [3, None]}])
+def test_machine_facts_of_the_wrong_type_are_left_out(tmp_path, bad):
+    path = tmp_path / "out.json"
+    path.write_text(json.dumps(document(machine={**GPU_HOST, "gpus": ["NVIDIA H100 80GB HBM3"], **bad})))
+    r = load(path).iloc[0]
+    assert r.status == "ok" and r.host == "gpuhost"
 
 
 @pytest.mark.slow

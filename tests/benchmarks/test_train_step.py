@@ -5,7 +5,8 @@
 
 Each round runs k steps and synchronizes the device once, so pytest-benchmark's timer (which never synchronizes)
 measures the device's work rather than its enqueueing. Statistics are per round; extra_info carries per-step
-figures: images/s, FLOPs per image, achieved FLOP/s, and the per-step seconds of every round.
+figures: images/s, FLOPs per image, achieved FLOP/s, the per-step seconds of every round, and the machine's identity
+(bench.pbjson.machine_extra), so that a report joins these rows to a bench run's records from the same machine.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import os
 import pytest
 import torch
 
-from bench import devices, peaks, stats, variants
+from bench import devices, pbjson, peaks, stats, variants
 from bench.config import Budget, CellConfig, default_lr
+from bench.env import environment
 from bench.steprunner import StepRunner, plan_rounds
 from bench.preparation import build_model
 from bench.train import model_facts
@@ -69,7 +71,7 @@ def test_train_step(benchmark, bench_data, timing, cell):
     info.update(schema=BENCHMARK_SCHEMA, device=device, device_name=devices.name(device), pipeline=pipeline,
                 batch_size=batch, width=width, threads=config.threads, dataset=bench_data.name, tune=list(tune), variant="fast" if tune else "",
                 lr=config.lr, torch=torch.__version__, flops_per_image=facts.train_flops_per_image,
-                parameters=facts.parameters)
+                parameters=facts.parameters, machine=pbjson.machine_extra(environment()))
     try:
         with devices.cpu_threads(config.threads):
             if not timing:
