@@ -140,13 +140,14 @@ def headline(answers: list[Answer], v: Verdict) -> tuple[str, str]:
                         f"tutorial's own terms. Run `{tutorial.command}` on a machine with a GPU.")
     ev = v.of(AS_WRITTEN, "tutorial configuration")
     sentences = []
-    for _, r in ev.iterrows():
+    for i, (_, r) in enumerate(ev.sort_values("cross_machine", kind="stable").iterrows()):  # own CPU first
         pace = ("slower than" if r["high"] < 1 else "faster than" if r["low"] > 1 else "about as fast as")
         verdict = {"holds": "small models gain little from this GPU: the claim holds",
                    "fails": "the claim does not hold", "inconclusive": "the evidence is inconclusive"}[r["outcome"]]
         why = f" ({r['reason']})" if r["outcome"] == "inconclusive" and r["reason"] else ""
-        sentences.append(f"On the tutorial's own terms (its DataLoader loop, batch 4, the tutorial net, eager), "
-                         f"the **{_gpu(r)} is {pace} the CPU**{_where(r)}: {r['speedup']:.2f}x its images/s "
+        terms = ("On the tutorial's own terms (its DataLoader loop, batch 4, the tutorial net, eager), the"
+                 if i == 0 else "The")  # said once
+        sentences.append(f"{terms} **{_gpu(r)} is {pace} the CPU**{_where(r)}: {r['speedup']:.2f}x its images/s "
                          f"(95% CI {r['low']:.2f}-{r['high']:.2f}), so {verdict}{why}.")
     return tutorial.status, " ".join(sentences)
 

@@ -146,6 +146,16 @@ def test_a_gpu_without_a_cpu_on_its_machine_is_compared_with_each_other_machines
     assert any("another machine's CPU" in c for c in w.caveats)
 
 
+def test_the_headline_puts_a_gpu_beside_its_own_cpu_first_and_states_the_terms_once():
+    """The H200 folder read whole: a pytest-benchmark GPU with no CPU of its own came first, across machines, and
+    each sentence repeated the tutorial's terms."""
+    _, w = judge(rd.grid(devices=("cuda:0",), batches=(4,), widths=(1,), host="gamma", n=200)
+                 + rd.grid(batches=(4,), widths=(1,), host="alpha", n=200))
+    text = w.headline[1]
+    assert text.count("On the tutorial's own terms") == 1 and text.count("across machines") == 1, text
+    assert text.index("NVIDIA H100") < text.index("across machines: GPU on gamma, CPU on alpha"), text
+
+
 def test_failed_cells_are_named_not_compared():
     records = rd.grid(batches=(4, 64), widths=(1,)) + [
         rd.record("cuda:0", "resident", 4096, 1, status="oom", message="CUDA out of memory"),
