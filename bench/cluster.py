@@ -206,34 +206,24 @@ def run(session: Session, plan: ClusterPlan, data: Dataset, writer: RecordWriter
     """
     from bench.env import environment
     from ray.exceptions import RayError, RayTaskError
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    ray = session.ray
-    run_id = writer.dir.name
-    todo = plan.todo
-    count, finished, records, failed = len(plan.tasks), len(plan.done), [], []
+    ray, run_id, count, records, failed = session.ray, writer.dir.name, len(plan.tasks), [], []
     driver_env = environment()
-    for task in [t for t in todo if t.node is None]:  # device kinds no node has: recorded here, as locally
-        record = replace(runner.unavailable(task.cell, data, driver_env, run_id),
-                         message=f"{task.cell.device} is on no node of the Ray cluster")
+
+    def land(record: Record) -> int:
+        """Append a record and count it, both or neither (a Ctrl-C waits); the cells recorded so far."""
         with signals.deferred():
             writer.append(record)
             records.append(record)
-            finished += 1
-    remote = ray.remote(max_calls=1, max_retries=0)(_cell)  # a fresh worker per cell; a crash is not retried
-    test_exit = os.environ.get(EXIT_CELL_FOR_TESTS)
-    pending = {}
+        return len(plan.done) + len(records)
+
+    for task in [t for t in plan.todo if t.node is None]:  # device kinds no node has: recorded here, as locally
+        land(replace(runner.unavailable(task.cell, data, driver_env, run_id),
+                     message=f"{task.cell.device} is on no node of the Ray cluster"))
+    pending: dict = {}
     try:
-        t0 = time.perf_counter()
-        data_ref = ray.put(data)  # once per run; each node's object store fetches it once
-        session.put_seconds = time.perf_counter() - t0
-        for task in [t for t in todo if t.node is not None]:
-            options = dict(num_cpus=task.num_cpus, num_gpus=task.num_gpus,
-                           scheduling_strategy=NodeAffinitySchedulingStrategy(task.node.node_id, soft=False))
-            if test_exit:  # merged with the job's runtime_env (the shipped code)
-                options["runtime_env"] = {"env_vars": {EXIT_CELL_FOR_TESTS: test_exit}}
-            pending[remote.options(**options).remote(task.cell.to_dict(), data_ref, run_id, breakdown,
-                                                     driver_env.git, (cpu_watts, gpu_watts))] = task
+        _submit(session, [t for t in plan.todo if t.node is not None], data, pending,
+                (run_id, breakdown, driver_env.git, (cpu_watts, gpu_watts)))
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)  # a short wait keeps Ctrl-C prompt
             for ref in ready:
@@ -249,20 +239,36 @@ def run(session: Session, plan: ClusterPlan, data: Dataset, writer: RecordWriter
                 except RayError as exc:  # the worker died (WorkerCrashedError), or its node (NodeDiedError)
                     failed.append(_failure(task, exc, warn))
                     continue
-                with signals.deferred():  # the record and its count land together: a Ctrl-C waits for both
-                    writer.append(record)
-                    records.append(record)
-                    finished += 1
+                finished = land(record)
                 _arrived(session, task, record, times)
                 say(f"[{finished}/{count}] {task.label}: {record.status}"
                     f"{' (' + record.message + ')' if record.message else ''}")
     except KeyboardInterrupt:
         in_flight = list(pending.values())
         _cancel(ray, pending)
-        raise ClusterInterrupted(in_flight, finished, count, writer.path) from None
+        raise ClusterInterrupted(in_flight, len(plan.done) + len(records), count, writer.path) from None
     if failed:
-        raise CellsFailed(failed, finished, count, writer.path)
+        raise CellsFailed(failed, len(plan.done) + len(records), count, writer.path)
     return records
+
+
+def _submit(session: Session, tasks: list[Task], data: Dataset, pending: dict, args: tuple) -> None:
+    """Ship the data once, then submit each task to its node, filling pending (ref -> task) as it goes, so that a
+    Ctrl-C meanwhile cancels what was submitted. args: _cell's arguments after the cell and the data."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    ray = session.ray
+    remote = ray.remote(max_calls=1, max_retries=0)(_cell)  # a fresh worker per cell; a crash is not retried
+    test_exit = os.environ.get(EXIT_CELL_FOR_TESTS)
+    t0 = time.perf_counter()
+    data_ref = ray.put(data)  # once per run; each node's object store fetches it once
+    session.put_seconds = time.perf_counter() - t0
+    for task in tasks:
+        options = dict(num_cpus=task.num_cpus, num_gpus=task.num_gpus,
+                       scheduling_strategy=NodeAffinitySchedulingStrategy(task.node.node_id, soft=False))
+        if test_exit:  # merged with the job's runtime_env (the shipped code)
+            options["runtime_env"] = {"env_vars": {EXIT_CELL_FOR_TESTS: test_exit}}
+        pending[remote.options(**options).remote(task.cell.to_dict(), data_ref, *args)] = task
 
 
 def _arrived(session: Session, task: Task, record: Record, times: dict) -> None:
