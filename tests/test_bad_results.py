@@ -5,6 +5,7 @@ import copy
 import json
 
 import pytest
+pytest.importorskip("hypothesis", reason="hypothesis comes with the dev extra: pip install -e \".[dev]\"")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

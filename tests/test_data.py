@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+pytest.importorskip("hypothesis", reason="hypothesis comes with the dev extra: pip install -e \".[dev]\"")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

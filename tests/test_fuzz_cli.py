@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+pytest.importorskip("hypothesis", reason="hypothesis comes with the dev extra: pip install -e \".[dev]\"")
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 

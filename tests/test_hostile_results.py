@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+pytest.importorskip("hypothesis", reason="hypothesis comes with the dev extra: pip install -e \".[dev]\"")
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+pytest.importorskip("hypothesis", reason="hypothesis comes with the dev extra: pip install -e \".[dev]\"")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
