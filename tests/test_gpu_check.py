@@ -340,3 +340,18 @@ def test_the_rehearsal_runs_every_stage_from_a_copy_without_git(tmp_path):
             assert records and all(rec["env"]["git"]["commit"] == head for rec in records), stage.name
     assert not (out / "tmp").exists()
     assert tree(copy) == files_before and not any(cwd.iterdir())
+
+
+def test_the_tests_stage_collects_with_the_runtime_dependencies_alone(tmp_path):
+    """A GPU machine needs only the runtime dependencies (the README's first command): the tests stage collects
+    the whole suite, and modules that use hypothesis (a dev extra) broke its collection there (status 2)."""
+    hidden = tmp_path / "hypothesis"
+    hidden.mkdir()
+    (hidden / "__init__.py").write_text("raise ModuleNotFoundError('hidden by this test', name='hypothesis')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]), "COLUMNS": "1000"}  # no cut lines
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+                        "--collect-only", "-m", "gpu", str(ROOT / "tests")],  # hypothesis's plugin is not there either
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout[-3000:]
+    assert p.stdout.count("hypothesis comes with the dev extra") == 5, p.stdout[-3000:]  # skipped, and said why
+    assert "test_tuning.py::test_cudagraph_cell_trains_under_the_harness" in p.stdout  # the CUDA tests are found
