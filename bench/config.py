@@ -200,8 +200,6 @@ def _positive_int(name: str, value) -> None:
 MAX_COUNT = 2**63 - 1  # a count numpy and torch can hold
 
 
-
-
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"

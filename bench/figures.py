@@ -16,7 +16,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from bench import pairing, verdict
 from bench.errors import printable
-from bench.labels import label, labels, multi_machine
+from bench.labels import labels
 from bench.method import SECTIONS
 
 DPI = 110
@@ -55,8 +55,8 @@ def legend_layout(names, max_cols: int = 4, line_chars: int = 110) -> tuple[int,
     return ncols, 0.2 * -(-len(names) // ncols)
 
 
-def labelled(df: pd.DataFrame) -> pd.DataFrame:
-    return df.assign(label=labels(df)) if not df.empty else df.assign(label=[])
+def labelled(df: pd.DataFrame, threads: bool | None = None) -> pd.DataFrame:
+    return df.assign(label=labels(df, threads)) if not df.empty else df.assign(label=[])
 
 
 def _times_formatter(ax, axis="y"):
@@ -91,8 +91,7 @@ def throughput(df: pd.DataFrame) -> Figure | None:
     """images/s against batch size (log-log), one line per device, variant and pipeline, a panel per width; a CPU
     at its fastest thread count for each cell (a thread probe would otherwise add a line per count); cells that
     ended without a result (oom, diverged, error) are marked on the batch axis."""
-    machines = multi_machine(df)
-    d = df.assign(label=df.apply(lambda r: label(r, False, machines), axis=1)) if not df.empty else df.assign(label=[])
+    d = labelled(df, threads=False)  # one line per device, through its fastest count
     ok = pairing.fastest(pairing.usable(d), [pairing.MACHINE, "device", *pairing.CONFIG])
     if ok.empty:
         return None

@@ -26,12 +26,14 @@ def label(r: pd.Series, show_threads: bool = False, show_machine: bool = False) 
     return printable(text)  # a record's device or host name may hold control characters: shown, not obeyed
 
 
-def labels(df: pd.DataFrame) -> pd.Series:
-    """label() for every row, showing threads and machines only where the results hold several."""
+def labels(df: pd.DataFrame, threads: bool | None = None) -> pd.Series:
+    """label() for every row, showing machines only where the results hold several, and threads where the results
+    hold several counts for one machine's CPU (threads=None) or as told."""
     if df.empty:
         return pd.Series(dtype=str)
-    cpu = df[df["device_kind"] == "cpu"]
-    threads = bool(cpu.groupby(MACHINE, dropna=False)["threads"].nunique().max() > 1) if not cpu.empty else False
+    if threads is None:
+        cpu = df[df["device_kind"] == "cpu"]
+        threads = bool(cpu.groupby(MACHINE, dropna=False)["threads"].nunique().max() > 1) if not cpu.empty else False
     machines = multi_machine(df)
     return df.apply(lambda r: label(r, threads, machines), axis=1)
 

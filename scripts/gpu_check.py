@@ -245,9 +245,9 @@ FIDELITY_TESTS = ("{root}/tests/benchmarks/test_fidelity.py::test_harness_agrees
                   "{root}/tests/benchmarks/test_fidelity.py::test_harness_agrees_with_torch_utils_benchmark[4-cuda:0]")
 CPU_GRID = Grid("cpu", "resident", (4, 64), (1, 4, 16), ("none", "fast"), "30steps", warmup=2)
 # The peak stages' cells train 1 s or more, so that NVML's energy counter gives a figure (bench/method.py:
-# NVML_MIN_SECONDS) for the fastest tuned cell. GPU cells get seconds, not steps: a block lasts 10 ms or more (bench/method.py), and on 2026-11-28 60 steps of
-# a 0.24 ms CUDA-graph step made 4 blocks, too few for an interval; 0.5 s gives a step under 15 ms its 32 blocks
-# and the slowest grid cell (33 ms) 15
+# NVML_MIN_SECONDS) for the fastest tuned cell. GPU cells get seconds, not steps: a block lasts 10 ms or more
+# (bench/method.py), and on 2026-11-28 60 steps of a 0.24 ms CUDA-graph step made 4 blocks, too few for an
+# interval; 0.5 s gives a step under 15 ms its 32 blocks and the slowest grid cell (33 ms) 15
 CUDA_GRID = Grid("cuda", "resident", (4, 64, 256, 1024, 4096), (1, 4, 16), ("none", "fast"), "0.5s")
 BENCHMARKS = Pytest(("--benchmark-only", "--benchmark-json", "{out}/benchmarks.json", "-k", "cuda",
                      "{root}/tests/benchmarks/test_train_step.py"), env=(("BENCH_SECONDS", "0.2"), ("BENCH_WIDTHS", "1,16")))
