@@ -17,7 +17,7 @@ def pairs(df: pd.DataFrame) -> pd.DataFrame:
     """One row per tuned cell that has an eager twin."""
     ok = pairing.latest(pairing.usable(df), [pairing.MACHINE, *pairing.CELL]).reset_index(names="_row")
     eager = ok[ok["variant"] == ""]
-    tuned = ok[ok["variant"] != ""]
+    tuned = pairing.longest(ok[ok["variant"] != ""])  # a tuned cell measured at two budgets: its longer run, once
     if eager.empty or tuned.empty:
         return pd.DataFrame()
     # the twin of the same budget where there is one (a GPU check measures batch 4 eager in two stages); else the

@@ -319,3 +319,8 @@ def test_a_tuned_cell_is_paired_once_with_its_own_budget_s_eager_twin():
     assert len(graph) == 1 and round(graph.iloc[0]["eager_images_per_s"]) == 1647  # the peak stage's 100 steps
     assert not p.duplicated(["device", "threads", "pipeline", "batch_size", "width", "tune",
                              "tuned_images_per_s"]).any()
+    # and a tuned cell measured in two stages (grid-cuda's 60 steps, peak's 100) is one row, its longer run: the
+    # table showed two "cuda:0 [fast], batch 4, width 1" rows no column told apart
+    fast = p[(p["device"] == "cuda:0") & (p["batch_size"] == 4) & (p["width"] == 1) & (p["variant"] == "fast")]
+    assert len(fast) == 1 and round(fast.iloc[0]["eager_images_per_s"]) == 1647, fast
+    assert not p.duplicated(["machine", "device", "pipeline", "batch_size", "width", "variant"]).any()
